@@ -50,7 +50,9 @@ impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
                 write!(f, "exactly {N} bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-                let arr: [u8; N] = v.try_into().map_err(|_| E::invalid_length(v.len(), &self))?;
+                let arr: [u8; N] = v
+                    .try_into()
+                    .map_err(|_| E::invalid_length(v.len(), &self))?;
                 Ok(Bytes(arr))
             }
         }
@@ -81,7 +83,10 @@ impl<const N: usize> BoundedBytes<N> {
         }
         let mut buf = [0; N];
         buf[..data.len()].copy_from_slice(data);
-        Ok(Self { len: data.len(), buf })
+        Ok(Self {
+            len: data.len(),
+            buf,
+        })
     }
 
     /// The bytes.

@@ -13,7 +13,9 @@ pub mod measurement;
 
 /// The services the core can reach. Which service may be called by whom is
 /// declared here, once.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
+)]
 #[repr(u8)]
 pub enum ServiceId {
     /// RIM and REM bookkeeping: [`measurement`].
@@ -22,7 +24,9 @@ pub enum ServiceId {
 
 /// Identifies a realm to a service: the PA of its RD granule, which the core
 /// guarantees is unique among live realms.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
+)]
 pub struct RealmHandle(pub u64);
 
 /// A measurement hash algorithm.

@@ -1,0 +1,149 @@
+//! What the core needs from the machine it runs on.
+//!
+//! The core is written against [`Platform`]; `host` implements it with a
+//! simulated machine so the whole RMM runs in unit tests, and the aarch64
+//! layer will implement it with real page tables, the GPT and ERET.
+
+#[cfg(feature = "host")]
+pub mod host;
+
+use ipc_schema::el3::DramBank;
+
+/// Physical address spaces a granule can belong to (the GPT's view).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pas {
+    /// Normal world.
+    NonSecure,
+    /// Secure world.
+    Secure,
+    /// Realm world.
+    Realm,
+    /// Root (EL3) only.
+    Root,
+}
+
+/// A granule protection fault (or an address with no memory behind it) on
+/// an access the RMM made on the host's behalf.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Gpf {
+    /// The faulting physical address.
+    pub pa: u64,
+}
+
+/// A failure of the root monitor's GTSI call.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum GtsiError {
+    /// The granule is not in the PAS the call moves it from.
+    BadPas,
+    /// The address is not memory the monitor manages.
+    BadAddr,
+}
+
+/// Why a realm vCPU stopped running and returned control to the RMM.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// The realm executed SMC; x0..x17 are in the vCPU's registers.
+    Smc,
+    /// The realm executed HVC.
+    Hvc,
+    /// A load or store the stage-2 translation must decide on.
+    MemAccess(MemAccess),
+    /// WFI (or WFIT).
+    Wfi,
+    /// WFE (or WFET).
+    Wfe,
+    /// A physical interrupt for the host arrived.
+    Irq,
+    /// The vCPU has nothing more to run (host simulation: its program
+    /// returned). Treated as a `PSCI_CPU_OFF` from the realm.
+    Halted,
+}
+
+/// A realm load or store waiting for stage 2.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MemAccess {
+    /// The IPA accessed.
+    pub ipa: u64,
+    /// Access size in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    /// Store (true) or load.
+    pub write: bool,
+    /// The register transferred (ESR.ISS.SRT).
+    pub reg: u8,
+}
+
+/// How a stopped vCPU resumes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Continue after the trapping instruction (SMC results are in the
+    /// registers; a completed load's value is in `MemAccess::reg`).
+    Next,
+    /// Re-execute the trapping instruction.
+    Retry,
+    /// Take a synchronous external abort on the trapping access.
+    Sea,
+    /// Take an undefined-instruction exception (a realm's HVC).
+    Undefined,
+}
+
+/// Registers of a realm vCPU that the RMM saves and restores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VcpuRegs {
+    /// x0..x30.
+    pub gprs: [u64; 31],
+    /// The PC.
+    pub pc: u64,
+}
+
+/// The machine under the core.
+pub trait Platform {
+    /// DRAM banks: memory the host may delegate (`PaIsDelegable`).
+    fn dram(&self) -> &[DramBank];
+
+    /// The PAS a granule currently belongs to.
+    fn pas(&self, pa: u64) -> Option<Pas>;
+
+    /// Reads physical memory as the RMM (Realm PAS; may read NS and Realm).
+    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), Gpf>;
+
+    /// Writes physical memory as the RMM.
+    fn write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf>;
+
+    /// Reads host-provided memory: fails unless every byte is in the NS PAS,
+    /// which stops the host from pointing the RMM at realm memory.
+    fn read_ns(&self, pa: u64, buf: &mut [u8]) -> Result<(), Gpf> {
+        check_pas(self, pa, buf.len(), Pas::NonSecure)?;
+        self.read(pa, buf)
+    }
+
+    /// Writes host-provided memory (same rule as [`Platform::read_ns`]).
+    fn write_ns(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf> {
+        check_pas(self, pa, data.len(), Pas::NonSecure)?;
+        self.write(pa, data)
+    }
+
+    /// Root monitor: moves a granule from the NS to the Realm PAS.
+    fn gtsi_delegate(&mut self, pa: u64) -> Result<(), GtsiError>;
+
+    /// Root monitor: moves a granule from the Realm to the NS PAS.
+    fn gtsi_undelegate(&mut self, pa: u64) -> Result<(), GtsiError>;
+
+    /// Runs the vCPU of REC `rec` from `regs` until it traps. `resume` says
+    /// how the previous trap ends.
+    fn run_vcpu(&mut self, rec: u64, regs: &mut VcpuRegs, resume: Resume) -> Trap;
+
+    /// The REC at `rec` was destroyed: drop whatever runs its vCPU.
+    fn vcpu_destroyed(&mut self, rec: u64);
+}
+
+fn check_pas<P: Platform + ?Sized>(p: &P, pa: u64, len: usize, want: Pas) -> Result<(), Gpf> {
+    let end = pa.checked_add(len as u64).ok_or(Gpf { pa })?;
+    let mut g = pa & !(crate::GRANULE as u64 - 1);
+    while g < end {
+        if p.pas(g) != Some(want) {
+            return Err(Gpf { pa: g.max(pa) });
+        }
+        g += crate::GRANULE as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! How the core reaches its services: encoded messages over a transport.
+
+use ipc_schema::service::measurement::{
+    MeasurementRequest, MeasurementResponse, REQUEST_MAX, RESPONSE_MAX,
+};
+use ipc_schema::service::ServiceId;
+
+/// Moves one encoded request to a service and its encoded answer back.
+///
+/// The host simulation runs each service behind one of these; on hardware
+/// it will be a call into an isolated EL0 task. The core never sees a
+/// service's code or state, only bytes.
+pub trait ServiceTransport {
+    /// Sends `request` to `service` and writes the answer into `response`,
+    /// returning its length.
+    fn call(
+        &mut self,
+        service: ServiceId,
+        request: &[u8],
+        response: &mut [u8],
+    ) -> Result<usize, TransportError>;
+}
+
+/// A transport-level failure.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// No such service is running.
+    Unavailable,
+    /// The service stopped or failed while handling the request.
+    Failed,
+}
+
+/// Why a service call did not produce an answer the core can use.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ServiceFailure {
+    /// The transport failed.
+    Transport(TransportError),
+    /// The request did not fit the schema's bound (a core bug).
+    Encode,
+    /// The answer was not a valid message: a broken or hostile service.
+    Garbage,
+}
+
+/// Buffers for service messages, owned by the core so the hot path
+/// allocates nothing.
+pub struct ServiceBuffers {
+    request: alloc::boxed::Box<[u8]>,
+    response: alloc::boxed::Box<[u8]>,
+}
+
+impl Default for ServiceBuffers {
+    fn default() -> Self {
+        Self {
+            request: alloc::vec![0; REQUEST_MAX].into_boxed_slice(),
+            response: alloc::vec![0; RESPONSE_MAX].into_boxed_slice(),
+        }
+    }
+}
+
+impl ServiceBuffers {
+    /// One measurement-service round trip.
+    pub fn measurement<T: ServiceTransport>(
+        &mut self,
+        transport: &mut T,
+        request: &MeasurementRequest,
+    ) -> Result<MeasurementResponse, ServiceFailure> {
+        let req =
+            postcard::to_slice(request, &mut self.request).map_err(|_| ServiceFailure::Encode)?;
+        let len = transport
+            .call(ServiceId::Measurement, req, &mut self.response)
+            .map_err(ServiceFailure::Transport)?;
+        let bytes = self.response.get(..len).ok_or(ServiceFailure::Garbage)?;
+        postcard::from_bytes(bytes).map_err(|_| ServiceFailure::Garbage)
+    }
+}
