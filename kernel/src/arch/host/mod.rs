@@ -9,6 +9,7 @@
 //!   ([`vcpu`]), whose SMCs and memory accesses trap into the RMM exactly as
 //!   a realm's would, so tests script realms instruction by instruction.
 
+pub mod transport;
 pub mod vcpu;
 
 use std::vec;
@@ -20,7 +21,8 @@ use zerocopy::FromZeros;
 use super::{Gpf, GtsiError, Pas, Platform, Resume, Trap, VcpuRegs};
 use crate::GRANULE;
 
-pub use vcpu::{GuestProgram, RealmCpu};
+pub use transport::{LocalTransport, ServiceHandler};
+pub use vcpu::{GuestProgram, RealmCpu, Sea};
 
 /// A simulated machine: DRAM, the GPT, the root monitor and realm vCPUs.
 pub struct SimMachine {
