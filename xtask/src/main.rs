@@ -1,1 +1,111 @@
-fn main(){}
+//! `cargo xtask`: the one entry point for building, testing and measuring
+//! Atoll beyond plain cargo.
+//!
+//! Every step runs cargo on the whole workspace with one shared target
+//! directory, so the test command builds everything once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(about = "Atoll build, test and benchmark tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Format check, clippy (warnings are errors) and every test.
+    Test {
+        /// Skip the format and clippy checks.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// Build every crate (debug, or --release).
+    Build {
+        /// Optimised build.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Run the criterion benchmarks and print each figure next to the
+    /// baseline measured in the same run.
+    Bench {
+        /// Fewer samples: for a quick look, not for docs/benchmarks.md.
+        #[arg(long)]
+        quick: bool,
+        /// Only benchmarks whose name contains this.
+        filter: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let root = workspace_root()?;
+    match cli.task {
+        Task::Test { no_lint } => {
+            if !no_lint {
+                cargo(&root, &["fmt", "--all", "--", "--check"])
+                    .context("cargo fmt found unformatted code (run `cargo fmt --all`)")?;
+                cargo(
+                    &root,
+                    &[
+                        "clippy",
+                        "--workspace",
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                )?;
+            }
+            cargo(&root, &["test", "--workspace", "--all-targets"])?;
+            cargo(&root, &["test", "--workspace", "--doc"])
+        }
+        Task::Build { release } => {
+            let mut args = vec!["build", "--workspace", "--all-targets"];
+            if release {
+                args.push("--release");
+            }
+            cargo(&root, &args)
+        }
+        Task::Bench { quick, filter } => bench::run(&root, quick, filter.as_deref()),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> Result<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+/// Runs cargo with `args` in `root`, failing on a non-zero exit.
+pub(crate) fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

@@ -22,7 +22,7 @@ use super::{Gpf, GtsiError, Pas, Platform, Resume, Trap, VcpuRegs};
 use crate::GRANULE;
 
 pub use transport::{LocalTransport, ServiceHandler};
-pub use vcpu::{GuestProgram, RealmCpu, Sea};
+pub use vcpu::{GuestProgram, InlineGuest, RealmCpu, Sea};
 
 /// A simulated machine: DRAM, the GPT, the root monitor and realm vCPUs.
 pub struct SimMachine {
@@ -88,6 +88,12 @@ impl SimMachine {
     /// time it is entered.
     pub fn attach_guest(&mut self, rec: u64, program: GuestProgram) {
         self.vcpus.attach(rec, program);
+    }
+
+    /// Installs a state-machine guest on the REC at `rec` (see
+    /// [`InlineGuest`]).
+    pub fn attach_inline_guest(&mut self, rec: u64, guest: InlineGuest) {
+        self.vcpus.attach_inline(rec, guest);
     }
 
     /// Panic messages of guest programs that failed (an assertion inside a

@@ -20,6 +20,12 @@ use crate::arch::{MemAccess, Resume, Trap, VcpuRegs};
 /// Code a realm vCPU runs.
 pub type GuestProgram = Box<dyn FnOnce(&mut RealmCpu) + Send + 'static>;
 
+/// A guest written as a state machine that runs on the RMM's own thread:
+/// given how the last trap ended and the registers, it returns the next
+/// trap. No thread switch per trap, so benchmarks measure the RMM rather
+/// than the host scheduler.
+pub type InlineGuest = Box<dyn FnMut(Resume, &mut VcpuRegs) -> Trap + Send + 'static>;
+
 /// The register a simulated load or store transfers through.
 const XFER_REG: u8 = 9;
 
@@ -164,6 +170,8 @@ impl RealmCpu {
 enum Vcpu {
     /// Attached, not yet started.
     Ready(GuestProgram),
+    /// A state machine run in place.
+    Inline(InlineGuest),
     Running {
         to_guest: Sender<ToGuest>,
         from_guest: Receiver<ToRmm>,
@@ -184,6 +192,11 @@ impl Vcpus {
     pub(crate) fn attach(&mut self, rec: u64, program: GuestProgram) {
         self.destroy(rec);
         self.vcpus.insert(rec, Vcpu::Ready(program));
+    }
+
+    pub(crate) fn attach_inline(&mut self, rec: u64, guest: InlineGuest) {
+        self.destroy(rec);
+        self.vcpus.insert(rec, Vcpu::Inline(guest));
     }
 
     pub(crate) fn take_failures(&mut self) -> Vec<String> {
@@ -211,7 +224,11 @@ impl Vcpus {
             // Nothing to run: the vCPU idles until a host interrupt.
             return Trap::Irq;
         };
+        if let Vcpu::Inline(guest) = vcpu {
+            return guest(resume, regs);
+        }
         match core::mem::replace(vcpu, Vcpu::Halted) {
+            Vcpu::Inline(_) => unreachable!("handled above"),
             Vcpu::Ready(program) => {
                 let (to_rmm, from_guest) = channel();
                 let (to_guest, from_rmm) = channel();
