@@ -199,11 +199,7 @@ impl<C: SmcConduit> RmiClient<C> {
     /// `RMI_DATA_DESTROY`: unmaps the data granule at `ipa`.
     pub fn data_destroy(&mut self, rd: u64, ipa: u64) -> Result<DataDestroyed, TopError> {
         self.with_top(fid::DATA_DESTROY, &[rd, ipa])
-            .map(|o| DataDestroyed {
-                data: o[1],
-                top: o[2],
-            })
-            .map_err(|(e, _)| e)
+            .map(|(data, top)| DataDestroyed { data, top })
     }
 
     /// `RMI_REALM_ACTIVATE`: freezes the RIM and lets RECs run.
@@ -246,11 +242,7 @@ impl<C: SmcConduit> RmiClient<C> {
     /// `RMI_RTT_DESTROY`.
     pub fn rtt_destroy(&mut self, rd: u64, ipa: u64, level: i64) -> Result<RttDestroyed, TopError> {
         self.with_top(fid::RTT_DESTROY, &[rd, ipa, level as u64])
-            .map(|o| RttDestroyed {
-                rtt: o[1],
-                top: o[2],
-            })
-            .map_err(|(e, _)| e)
+            .map(|(rtt, top)| RttDestroyed { rtt, top })
     }
 
     /// `RMI_RTT_MAP_UNPROTECTED`: maps NS memory described by `desc`.
