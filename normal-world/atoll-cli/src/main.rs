@@ -1,0 +1,38 @@
+//! `atoll`: realm tooling for the normal world and relying parties.
+//!
+//! One module per subcommand; each defines its clap `Args` and a `run`
+//! function. Add a subcommand by adding a module and a [`Command`] variant.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod measure;
+
+/// Command-line interface.
+#[derive(Parser)]
+#[command(name = "atoll", version, about = "Atoll realm tooling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute a realm's initial measurement (RIM) from its description.
+    Measure(measure::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Measure(args) => measure::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atoll: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
