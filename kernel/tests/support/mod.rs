@@ -30,7 +30,7 @@ pub fn transport_with_measurement() -> (LocalTransport, SharedMeasurement) {
     let mut t = LocalTransport::new();
     t.register(
         ServiceId::Measurement,
-        Box::new(move |req, resp| Some(s.lock().unwrap().handle_bytes(req, resp))),
+        Box::new(move |req, leases, resp| Some(s.lock().unwrap().handle_bytes(req, leases, resp))),
     );
     (t, service)
 }
@@ -325,4 +325,133 @@ pub fn active_realm(
     host.guest(rec, f);
     let run = host.alloc();
     (realm, rec, run)
+}
+
+/// Everything a failing RMI command must leave untouched: every granule's
+/// state, the bytes of every RTT and DATA granule, every realm and REC (by
+/// their `Debug` form) and every realm's RIM.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    granules: Vec<(u64, atoll_kernel::granule::GranuleState)>,
+    contents: Vec<(u64, Vec<u8>)>,
+    realms: Vec<(u64, String, [u8; 64])>,
+    recs: Vec<(u64, String)>,
+}
+
+impl Host {
+    /// Takes a [`Snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        use atoll_kernel::granule::GranuleState as S;
+        let granules: Vec<_> = self
+            .rmm
+            .granules()
+            .iter()
+            .filter(|(_, s)| *s != S::Undelegated)
+            .collect();
+        let contents = granules
+            .iter()
+            .filter(|(_, s)| matches!(s, S::Rtt | S::Data))
+            .map(|&(pa, _)| {
+                let mut b = vec![0u8; G as usize];
+                self.rmm.platform().read(pa, &mut b).unwrap();
+                (pa, b)
+            })
+            .collect();
+        let realms = self
+            .rmm
+            .realms()
+            .map(|(rd, r)| (rd, format!("{r:?}"), self.rim_of(rd)))
+            .collect();
+        let recs = granules
+            .iter()
+            .filter(|(_, s)| *s == S::Rec)
+            .map(|&(pa, _)| (pa, format!("{:?}", self.rmm.rec(pa))))
+            .collect();
+        Snapshot {
+            granules,
+            contents,
+            realms,
+            recs,
+        }
+    }
+
+    /// The RIM of the realm whose RD is `rd`.
+    pub fn rim_of(&self, rd: u64) -> [u8; 64] {
+        self.rim(&RealmRef {
+            rd,
+            rtt_base: 0,
+            ipa_width: 0,
+            start_level: 0,
+        })
+    }
+
+    /// Runs `f`, which must fail with `expect`, and checks it changed
+    /// nothing.
+    #[track_caller]
+    pub fn fails<R: Into<RmiOutput>>(&mut self, expect: RmiReturn, f: impl FnOnce(&mut Host) -> R) {
+        let before = self.snapshot();
+        let got: RmiOutput = f(self).into();
+        assert_eq!(got.ret, expect, "status");
+        assert!(before == self.snapshot(), "a failing command changed state");
+    }
+
+    /// Raw SMC that must fail with `expect` and change nothing; returns the
+    /// output registers.
+    #[track_caller]
+    pub fn smc_fails(&mut self, expect: RmiReturn, fid: u64, args: &[u64]) -> [u64; 18] {
+        let before = self.snapshot();
+        let r = self.smc(fid, args);
+        assert_eq!(RmiReturn::from_x0(r[0]), Some(expect), "status");
+        assert!(before == self.snapshot(), "a failing command changed state");
+        r
+    }
+
+    /// `RMI_RTT_READ_ENTRY` outputs: (walk_level, state, desc, ripas).
+    pub fn entry(&self, realm: &RealmRef, ipa: u64, level: i64) -> (i64, u64, u64, u64) {
+        let o = self.rmm.rtt_read_entry(realm.rd, ipa, level as u64);
+        assert_eq!(o.ret, RmiReturn::SUCCESS, "READ_ENTRY {ipa:#x} L{level}");
+        (o.out[0] as i64, o.out[1], o.out[2], o.out[3])
+    }
+
+    /// The decoded RTT entry (HIPAS included) for `ipa` at `level`.
+    pub fn raw_entry(&self, realm: &RealmRef, ipa: u64, level: i64) -> atoll_kernel::rtt::Entry {
+        let r = self.rmm.realm(realm.rd).expect("realm");
+        let w = atoll_kernel::rtt::walk(self.rmm.platform(), &r.rtt, ipa, level as i8);
+        assert_eq!(i64::from(w.level), level, "walk to {ipa:#x} L{level}");
+        w.entry
+    }
+
+    /// Raw (RMM-side) read of a granule's contents.
+    pub fn raw_read(&self, pa: u64) -> Vec<u8> {
+        let mut b = vec![0u8; G as usize];
+        self.rmm.platform().read(pa, &mut b).unwrap();
+        b
+    }
+
+    /// `n` physically contiguous delegated granules aligned to `align`.
+    pub fn delegated_run(&mut self, n: u64, align: u64) -> u64 {
+        let base = self.alloc_aligned(n, align);
+        for i in 0..n {
+            self.delegate(base + i * G);
+        }
+        base
+    }
+
+    /// A level-2 ASSIGNED block at `ipa` (2 MiB aligned, protected): 512
+    /// contiguous DATA granules created unknown, then folded. Returns the
+    /// block's PA.
+    pub fn assigned_block(&mut self, realm: &RealmRef, ipa: u64) -> u64 {
+        self.rtts_to(realm, ipa, 3);
+        let pa = self.delegated_run(512, 2 << 20);
+        for i in 0..512 {
+            assert_eq!(
+                self.rmm
+                    .data_create_unknown(realm.rd, pa + i * G, ipa + i * G),
+                Ok(())
+            );
+        }
+        let out = self.rmm.rtt_fold(realm.rd, ipa, 3);
+        assert_eq!(out.ret, RmiReturn::SUCCESS, "fold to block");
+        pa
+    }
 }
