@@ -23,7 +23,10 @@ const LR_VINTID_MASK: u64 = 0xFFFF_FFFF;
 const LR_PINTID_SHIFT: u32 = 32;
 const LR_PINTID_MASK: u64 = 0x1FFF;
 const LR_PINTID_EOI: u64 = 1 << 9;
-const LR_RES0: u64 = 0xFF << 48 | 0xF << 44;
+/// RES0 bits: [59:56] and [47:45], plus Priority[2:0] because the
+/// simulated GIC implements five priority bits (ICH_VTR_EL2.PRIbits = 4),
+/// as GIC-600 and the FVP do.
+const LR_RES0: u64 = 0xF << 56 | 0x7 << 45 | 0x7 << 48;
 
 impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
     /// `Gicv3ConfigIsValid`.
