@@ -11,12 +11,13 @@ use ipc_schema::service::ServiceId;
 /// it will be a call into an isolated EL0 task. The core never sees a
 /// service's code or state, only bytes.
 pub trait ServiceTransport {
-    /// Sends `request` to `service` and writes the answer into `response`,
-    /// returning its length.
+    /// Sends `request` to `service`, lending it `leases` read-only for the
+    /// call, and writes the answer into `response`, returning its length.
     fn call(
         &mut self,
         service: ServiceId,
         request: &[u8],
+        leases: &[&[u8]],
         response: &mut [u8],
     ) -> Result<usize, TransportError>;
 }
@@ -63,11 +64,12 @@ impl ServiceBuffers {
         &mut self,
         transport: &mut T,
         request: &MeasurementRequest,
+        leases: &[&[u8]],
     ) -> Result<MeasurementResponse, ServiceFailure> {
         let req =
             postcard::to_slice(request, &mut self.request).map_err(|_| ServiceFailure::Encode)?;
         let len = transport
-            .call(ServiceId::Measurement, req, &mut self.response)
+            .call(ServiceId::Measurement, req, leases, &mut self.response)
             .map_err(ServiceFailure::Transport)?;
         let bytes = self.response.get(..len).ok_or(ServiceFailure::Garbage)?;
         postcard::from_bytes(bytes).map_err(|_| ServiceFailure::Garbage)

@@ -7,9 +7,8 @@
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
-use super::{HashAlgo, RealmHandle};
+use super::{HashAlgo, Lease, RealmHandle};
 use crate::wire::{BoundedBytes, Bytes};
-use crate::GRANULE_SIZE;
 
 /// The `RmiRealmParams` fields that `RMI_REALM_CREATE` measures. The RPV,
 /// VMID and RTT fields are deliberately absent: they do not change what the
@@ -64,8 +63,8 @@ pub enum MeasurementRequest {
         ipa: u64,
         /// `RMI_DATA_CREATE` flags.
         flags: u64,
-        /// The page, when its content is measured.
-        content: Option<Bytes<GRANULE_SIZE>>,
+        /// The lease holding the 4 KiB page, when its content is measured.
+        content: Option<Lease>,
     },
     /// `RMI_REC_CREATE` of a runnable REC: extend the RIM with a REC descriptor.
     Rec {

@@ -22,6 +22,16 @@ pub enum ServiceId {
     Measurement = 1,
 }
 
+/// A read-only loan of the caller's memory for the duration of one call,
+/// named in a message by its position among the leases passed beside it.
+///
+/// Bulk data (a 4 KiB page to hash) travels as a lease instead of inside the
+/// message, as in Hubris: the in-process transport lends a slice, an
+/// isolated EL0 service gets the granule mapped read-only for the call.
+/// Nothing is copied and the bound on message sizes stays small.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub struct Lease(pub u8);
+
 /// Identifies a realm to a service: the PA of its RD granule, which the core
 /// guarantees is unique among live realms.
 #[derive(

@@ -109,6 +109,23 @@ pub trait Platform {
     /// Writes physical memory as the RMM.
     fn write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf>;
 
+    /// Lends RMM-owned memory read-only (a page a service hashes in place).
+    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf>;
+
+    /// Copies host-provided memory at `src` (which must be entirely in the
+    /// NS PAS) to RMM-owned memory at `dst`: the single fetch of data the
+    /// host could otherwise change under the RMM's feet.
+    fn copy_from_ns(&mut self, dst: u64, src: u64, len: usize) -> Result<(), Gpf> {
+        check_pas(self, src, len, Pas::NonSecure)?;
+        let mut buf = [0u8; 256];
+        for off in (0..len).step_by(buf.len()) {
+            let n = buf.len().min(len - off);
+            self.read(src + off as u64, &mut buf[..n])?;
+            self.write(dst + off as u64, &buf[..n])?;
+        }
+        Ok(())
+    }
+
     /// Reads host-provided memory: fails unless every byte is in the NS PAS,
     /// which stops the host from pointing the RMM at realm memory.
     fn read_ns(&self, pa: u64, buf: &mut [u8]) -> Result<(), Gpf> {

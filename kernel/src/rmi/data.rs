@@ -2,9 +2,9 @@
 
 use ipc_schema::rmi::{data_flags, Ripas, RmiReturn};
 use ipc_schema::service::measurement::{MeasurementRequest, MeasurementResponse};
-use ipc_schema::wire::Bytes;
+use ipc_schema::service::Lease;
 
-use crate::arch::Platform;
+use crate::arch::{Pas, Platform};
 use crate::granule::GranuleState;
 use crate::realm::{Realm, RealmState};
 use crate::rmi::RmiOutput;
@@ -51,8 +51,12 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         src: u64,
         flags: u64,
     ) -> Result<(), RmiReturn> {
-        let mut page = Bytes::<GRANULE>::zeroed();
-        self.read_host_page(src, &mut page.0)?;
+        if !is_granule_aligned(src)
+            || !self.granules.is_delegable(src)
+            || self.platform.pas(src) != Some(Pas::NonSecure)
+        {
+            return Err(RmiReturn::INPUT);
+        }
         self.check_data_and_rd(rd, data)?;
         let realm = self.realms.get(&rd).ok_or(RmiReturn::INPUT)?;
         Self::check_protected_page(realm, ipa)?;
@@ -64,17 +68,25 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         }
         let w = self.unassigned_page(realm, ipa)?;
 
-        // The copy is made once, into the (still unreachable) DATA granule;
-        // what gets measured is exactly what the realm will see.
-        let _ = self.platform.write(data, &page.0);
+        // The page is fetched once, into the (still unreachable) DATA
+        // granule; what gets measured is exactly what the realm will see,
+        // lent to the measurement service in place.
+        self.platform
+            .copy_from_ns(data, src, GRANULE)
+            .map_err(|_| RmiReturn::INPUT)?;
         let measured = flags & data_flags::MEASURE_CONTENT != 0;
         let req = MeasurementRequest::Data {
             realm: Realm::handle(rd),
             ipa,
             flags,
-            content: measured.then_some(page),
+            content: measured.then_some(Lease(0)),
         };
-        if !matches!(self.measure(&req), Ok(MeasurementResponse::Ok)) {
+        let page = self
+            .platform
+            .borrow(data, GRANULE)
+            .map_err(|_| RmiReturn::INPUT)?;
+        let answer = self.buffers.measurement(&mut self.services, &req, &[page]);
+        if !matches!(answer, Ok(MeasurementResponse::Ok)) {
             self.scrub(data);
             return Err(RmiReturn::INPUT);
         }

@@ -30,7 +30,7 @@ pub fn transport_with_measurement() -> (LocalTransport, SharedMeasurement) {
     let mut t = LocalTransport::new();
     t.register(
         ServiceId::Measurement,
-        Box::new(move |req, resp| Some(s.lock().unwrap().handle_bytes(req, resp))),
+        Box::new(move |req, leases, resp| Some(s.lock().unwrap().handle_bytes(req, leases, resp))),
     );
     (t, service)
 }

@@ -36,6 +36,7 @@ use ipc_schema::service::measurement::{
 };
 use ipc_schema::service::{HashAlgo, RealmHandle};
 use ipc_schema::wire::Bytes;
+use ipc_schema::GRANULE_SIZE;
 use sha2::{Digest, Sha256, Sha512};
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -195,16 +196,20 @@ impl MeasurementService {
         self.find(realm).ok().map(|i| self.realms[i].algo)
     }
 
-    /// Handles one request. Convenience for in-process callers; see
-    /// [`MeasurementService::handle_ref`].
+    /// Handles one request that needs no lease. Convenience for in-process
+    /// callers; see [`MeasurementService::handle_ref`].
     pub fn handle(&mut self, req: MeasurementRequest) -> MeasurementResponse {
-        self.handle_ref(&req)
+        self.handle_ref(&req, &[])
     }
 
-    /// Handles one request by reference, so a decoded request carrying a
-    /// 4 KiB page is not moved again on its way to the hash.
-    pub fn handle_ref(&mut self, req: &MeasurementRequest) -> MeasurementResponse {
-        match self.dispatch(req) {
+    /// Handles one request with the memory the caller lends for it
+    /// (`leases`, indexed by [`ipc_schema::service::Lease`]).
+    pub fn handle_ref(
+        &mut self,
+        req: &MeasurementRequest,
+        leases: &[&[u8]],
+    ) -> MeasurementResponse {
+        match self.dispatch(req, leases) {
             Ok(resp) => resp,
             Err(e) => MeasurementResponse::Error(e),
         }
@@ -219,9 +224,9 @@ impl MeasurementService {
     /// `MeasurementResponse::Error(Malformed)`. Returns 0 only if `resp` is
     /// too small for the answer (size it with
     /// [`ipc_schema::service::measurement::RESPONSE_MAX`]). Never panics.
-    pub fn handle_bytes(&mut self, req: &[u8], resp: &mut [u8]) -> usize {
+    pub fn handle_bytes(&mut self, req: &[u8], leases: &[&[u8]], resp: &mut [u8]) -> usize {
         let answer = match decode_request(req) {
-            Some(request) => self.handle_ref(&request),
+            Some(request) => self.handle_ref(&request, leases),
             None => MeasurementResponse::Error(MeasurementError::Malformed),
         };
         postcard::to_slice(&answer, resp).map_or(0, |out| out.len())
@@ -241,6 +246,7 @@ impl MeasurementService {
     fn dispatch(
         &mut self,
         req: &MeasurementRequest,
+        leases: &[&[u8]],
     ) -> Result<MeasurementResponse, MeasurementError> {
         match req {
             MeasurementRequest::RealmCreate {
@@ -278,8 +284,15 @@ impl MeasurementService {
                 flags,
                 content,
             } => {
+                let page = match content {
+                    Some(lease) => match leases.get(usize::from(lease.0)) {
+                        Some(page) if page.len() == GRANULE_SIZE => Some(*page),
+                        _ => return Err(MeasurementError::Malformed),
+                    },
+                    None => None,
+                };
                 let r = self.realm_mut(*realm)?;
-                r.extend_data(*ipa, *flags, content.as_ref().map(|c| &c.0[..]));
+                r.extend_data(*ipa, *flags, page);
                 Ok(MeasurementResponse::Ok)
             }
             MeasurementRequest::Rec { realm, params } => {

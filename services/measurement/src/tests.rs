@@ -8,6 +8,7 @@ use std::vec;
 use std::vec::Vec;
 
 use ipc_schema::service::measurement::{REQUEST_MAX, RESPONSE_MAX};
+use ipc_schema::service::Lease;
 use ipc_schema::wire::BoundedBytes;
 use proptest::prelude::*;
 
@@ -131,12 +132,15 @@ fn full_sequence_matches_hand_built_descriptors() {
 
     // A measured page.
     let p = page(7);
-    let resp = svc.handle(MeasurementRequest::Data {
-        realm: R,
-        ipa: 0x4000_0000,
-        flags: 1,
-        content: Some(p.clone()),
-    });
+    let resp = svc.handle_ref(
+        &MeasurementRequest::Data {
+            realm: R,
+            ipa: 0x4000_0000,
+            flags: 1,
+            content: Some(Lease(0)),
+        },
+        &[&p.0],
+    );
     assert_eq!(resp, MeasurementResponse::Ok);
     let mut d = header(0, &rim);
     d[0x50..0x58].copy_from_slice(&0x4000_0000u64.to_le_bytes());
@@ -201,12 +205,15 @@ fn sha512_data_descriptor() {
     create(&mut svc, R, algo);
     let rim0 = sha512(&realm_page_by_hand(&params(algo)));
     let p = page(1);
-    svc.handle(MeasurementRequest::Data {
-        realm: R,
-        ipa: 0x1000,
-        flags: 1,
-        content: Some(p.clone()),
-    });
+    svc.handle_ref(
+        &MeasurementRequest::Data {
+            realm: R,
+            ipa: 0x1000,
+            flags: 1,
+            content: Some(Lease(0)),
+        },
+        &[&p.0],
+    );
     let mut d = header(0, &rim0);
     d[0x50..0x58].copy_from_slice(&0x1000u64.to_le_bytes());
     d[0x58..0x60].copy_from_slice(&1u64.to_le_bytes());
@@ -420,10 +427,14 @@ fn realms_are_independent() {
     assert_ne!(read(&mut svc, RealmHandle(10), 0), before);
 }
 
-fn roundtrip(svc: &mut MeasurementService, req: &MeasurementRequest) -> MeasurementResponse {
+fn roundtrip(
+    svc: &mut MeasurementService,
+    req: &MeasurementRequest,
+    leases: &[&[u8]],
+) -> MeasurementResponse {
     let bytes = postcard::to_allocvec(req).unwrap();
     let mut out = [0u8; RESPONSE_MAX];
-    let n = svc.handle_bytes(&bytes, &mut out);
+    let n = svc.handle_bytes(&bytes, leases, &mut out);
     assert!(n > 0);
     postcard::from_bytes(&out[..n]).unwrap()
 }
@@ -442,7 +453,7 @@ fn handle_bytes_matches_handle() {
             realm: R,
             ipa: 0x2000,
             flags: 1,
-            content: Some(page(3)),
+            content: Some(Lease(0)),
         },
         MeasurementRequest::Extend {
             realm: R,
@@ -453,8 +464,12 @@ fn handle_bytes_matches_handle() {
         MeasurementRequest::Read { realm: R, index: 3 },
         MeasurementRequest::Read { realm: R, index: 9 },
     ];
+    let p = page(3);
     for req in reqs {
-        assert_eq!(roundtrip(&mut a, &req), b.handle(req));
+        assert_eq!(
+            roundtrip(&mut a, &req, &[&p.0]),
+            b.handle_ref(&req, &[&p.0])
+        );
     }
 }
 
@@ -475,21 +490,32 @@ fn handle_bytes_rejects_garbage() {
         postcard::to_allocvec(&MeasurementRequest::Read { realm: R, index: 0 }).unwrap();
     trailing.push(0);
     cases.push(trailing);
-    // A page of the wrong length.
-    let mut short = postcard::to_allocvec(&MeasurementRequest::Data {
+    for case in cases {
+        let n = svc.handle_bytes(&case, &[], &mut out);
+        assert_eq!(&out[..n], &malformed[..], "{case:02x?}");
+    }
+
+    // A measured page whose lease is missing or not exactly one page.
+    create(&mut svc, R, HashAlgo::Sha256);
+    let data = postcard::to_allocvec(&MeasurementRequest::Data {
         realm: R,
         ipa: 0,
         flags: 1,
-        content: Some(page(0)),
+        content: Some(Lease(0)),
     })
     .unwrap();
-    short.truncate(short.len() - 1);
-    cases.push(short);
-
-    for case in cases {
-        let n = svc.handle_bytes(&case, &mut out);
-        assert_eq!(&out[..n], &malformed[..], "{case:02x?}");
+    let short = [0u8; 4095];
+    let long = [0u8; 4097];
+    let before = read(&mut svc, R, 0);
+    for leases in [&[][..], &[&short[..]][..], &[&long[..]][..]] {
+        let n = svc.handle_bytes(&data, leases, &mut out);
+        assert_eq!(&out[..n], &malformed[..]);
     }
+    assert_eq!(
+        read(&mut svc, R, 0),
+        before,
+        "a refused request changes nothing"
+    );
 }
 
 #[test]
@@ -498,7 +524,7 @@ fn handle_bytes_small_response_buffer() {
     create(&mut svc, R, HashAlgo::Sha256);
     let req = postcard::to_allocvec(&MeasurementRequest::Read { realm: R, index: 0 }).unwrap();
     let mut out = [0u8; 8];
-    assert_eq!(svc.handle_bytes(&req, &mut out), 0);
+    assert_eq!(svc.handle_bytes(&req, &[], &mut out), 0);
 }
 
 proptest! {
@@ -507,7 +533,7 @@ proptest! {
         let mut svc = MeasurementService::new(2);
         create(&mut svc, R, HashAlgo::Sha512);
         let mut out = [0u8; RESPONSE_MAX];
-        let n = svc.handle_bytes(&bytes, &mut out);
+        let n = svc.handle_bytes(&bytes, &[], &mut out);
         prop_assert!(n > 0);
         prop_assert!(postcard::from_bytes::<MeasurementResponse>(&out[..n]).is_ok());
     }

@@ -124,6 +124,24 @@ impl Platform for SimMachine {
         Ok(())
     }
 
+    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf> {
+        let r = self.range(pa, len)?;
+        Ok(&self.mem[r])
+    }
+
+    fn copy_from_ns(&mut self, dst: u64, src: u64, len: usize) -> Result<(), Gpf> {
+        if (src..src.saturating_add(len as u64))
+            .step_by(GRANULE)
+            .any(|g| self.pas(g) != Some(Pas::NonSecure))
+        {
+            return Err(Gpf { pa: src });
+        }
+        let from = self.range(src, len)?;
+        let to = self.range(dst, len)?;
+        self.mem.copy_within(from, to.start);
+        Ok(())
+    }
+
     fn gtsi_delegate(&mut self, pa: u64) -> Result<(), GtsiError> {
         let i = self.index(pa).ok_or(GtsiError::BadAddr)?;
         if self.gpt[i] != Pas::NonSecure {

@@ -11,9 +11,9 @@ use ipc_schema::service::ServiceId;
 
 use crate::services::{ServiceTransport, TransportError};
 
-/// A service behind the transport: encoded request in, encoded response
-/// length out (`None` when the service failed).
-pub type ServiceHandler = Box<dyn FnMut(&[u8], &mut [u8]) -> Option<usize> + Send>;
+/// A service behind the transport: encoded request and leases in, encoded
+/// response length out (`None` when the service failed).
+pub type ServiceHandler = Box<dyn FnMut(&[u8], &[&[u8]], &mut [u8]) -> Option<usize> + Send>;
 
 /// Routes each request to the handler registered for its service.
 #[derive(Default)]
@@ -43,13 +43,14 @@ impl ServiceTransport for LocalTransport {
         &mut self,
         service: ServiceId,
         request: &[u8],
+        leases: &[&[u8]],
         response: &mut [u8],
     ) -> Result<usize, TransportError> {
         let handler = self
             .handlers
             .get_mut(&service)
             .ok_or(TransportError::Unavailable)?;
-        match handler(request, response) {
+        match handler(request, leases, response) {
             Some(n) if n <= response.len() => Ok(n),
             _ => Err(TransportError::Failed),
         }
