@@ -11,8 +11,7 @@
 use atoll_measurement::MeasurementService;
 use atoll_realm_description::{ripas_entries, BuildPlan, Step};
 use ipc_schema::service::measurement::{MeasurementError, MeasurementRequest, MeasurementResponse};
-use ipc_schema::service::{HashAlgo, RealmHandle};
-use ipc_schema::wire::Bytes;
+use ipc_schema::service::{HashAlgo, Lease, RealmHandle};
 use serde_json::{json, Value};
 
 /// The measurements of a realm right after `REALM_ACTIVATE`.
@@ -78,8 +77,9 @@ fn expect_ok(
     step: usize,
     what: &'static str,
     req: &MeasurementRequest,
+    leases: &[&[u8]],
 ) -> Result<(), MeasureError> {
-    match svc.handle_ref(req) {
+    match svc.handle_ref(req, leases) {
         MeasurementResponse::Ok => Ok(()),
         MeasurementResponse::Error(error) => Err(MeasureError::Refused { step, what, error }),
         other => Err(MeasureError::Unexpected {
@@ -101,7 +101,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                     algo: rc.algo,
                     params: rc.params,
                 };
-                expect_ok(&mut svc, i, "REALM_CREATE", &req)?;
+                expect_ok(&mut svc, i, "REALM_CREATE", &req, &[])?;
             }
             Step::RttCreate { .. } | Step::Activate => {}
             Step::InitRipas { base, top, level } => {
@@ -111,7 +111,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                         base,
                         top,
                     };
-                    expect_ok(&mut svc, i, "RTT_INIT_RIPAS", &req)?;
+                    expect_ok(&mut svc, i, "RTT_INIT_RIPAS", &req, &[])?;
                 }
             }
             Step::Data {
@@ -119,18 +119,20 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                 measured,
                 content,
             } => {
-                let page: [u8; ipc_schema::GRANULE_SIZE] =
-                    content.try_into().map_err(|_| MeasureError::PageSize {
+                if content.len() != ipc_schema::GRANULE_SIZE {
+                    return Err(MeasureError::PageSize {
                         step: i,
                         len: content.len(),
-                    })?;
+                    });
+                }
+                // The page travels as lease 0, as the RMM lends it.
                 let req = MeasurementRequest::Data {
                     realm: REALM,
                     ipa,
                     flags: Step::data_flags(measured),
-                    content: measured.then_some(Bytes(page)),
+                    content: measured.then_some(Lease(0)),
                 };
-                expect_ok(&mut svc, i, "DATA_CREATE", &req)?;
+                expect_ok(&mut svc, i, "DATA_CREATE", &req, &[content])?;
             }
             Step::RecCreate(rec) => {
                 if rec.runnable() {
@@ -138,7 +140,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                         realm: REALM,
                         params: rec.params,
                     };
-                    expect_ok(&mut svc, i, "REC_CREATE", &req)?;
+                    expect_ok(&mut svc, i, "REC_CREATE", &req, &[])?;
                 }
             }
         }

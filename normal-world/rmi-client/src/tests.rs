@@ -17,9 +17,8 @@ use ipc_schema::rmi::{fid, RmiRealmParams, RmiRecParams, RmiReturn, RmiStatus};
 use ipc_schema::service::measurement::{
     MeasuredRealmParams, MeasuredRecParams, MeasurementRequest, MeasurementResponse,
 };
-use ipc_schema::service::{HashAlgo, RealmHandle};
+use ipc_schema::service::{HashAlgo, Lease, RealmHandle};
 use ipc_schema::smccc::{SmcConduit, SmcRegs};
-use ipc_schema::wire::Bytes;
 use zerocopy::FromBytes;
 
 use super::*;
@@ -116,6 +115,10 @@ impl FakeRmm {
 
     fn measure(&mut self, req: MeasurementRequest) {
         assert_eq!(self.meas.handle(req), MeasurementResponse::Ok);
+    }
+
+    fn measure_page(&mut self, req: MeasurementRequest, page: &[u8]) {
+        assert_eq!(self.meas.handle_ref(&req, &[page]), MeasurementResponse::Ok);
     }
 
     fn handle(&mut self, r: &SmcRegs) -> Result<[u64; 3], RmiReturn> {
@@ -236,12 +239,15 @@ impl FakeRmm {
                 self.take(data)?;
                 self.assigned.insert(ipa, data);
                 let page = self.page(src);
-                self.measure(MeasurementRequest::Data {
-                    realm: RD,
-                    ipa,
-                    flags,
-                    content: (flags == 1).then_some(Bytes(page)),
-                });
+                self.measure_page(
+                    MeasurementRequest::Data {
+                        realm: RD,
+                        ipa,
+                        flags,
+                        content: (flags == 1).then_some(Lease(0)),
+                    },
+                    &page,
+                );
             }
             fid::REC_AUX_COUNT => {
                 rd_ok(self, r[1])?;
