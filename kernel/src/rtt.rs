@@ -251,10 +251,13 @@ pub fn write_entry<P: Platform>(p: &mut P, pa: u64, e: Entry) {
 pub fn walk<P: Platform>(p: &P, root: &RttRoot, ipa: u64, level: i8) -> Walk {
     let mut lvl = root.level;
     let idx = ipa >> level_shift(lvl);
-    let mut table_pa = root.base;
-    let mut table_base = 0;
-    let mut table_top = (root.entries() << level_shift(lvl)).min(1 << root.ipa_width);
-    let mut entry_pa = table_pa + idx * 8;
+    // Concatenated starting tables are separate RTTs: the walk result (and
+    // so every `top` derived from it) covers only the one holding `ipa`.
+    let table = idx / ENTRIES;
+    let mut table_pa = root.base + table * TABLE_BYTES;
+    let mut table_base = (table * ENTRIES) << level_shift(lvl);
+    let mut table_top = (table_base + (ENTRIES << level_shift(lvl))).min(1 << root.ipa_width);
+    let mut entry_pa = table_pa + (idx % ENTRIES) * 8;
     loop {
         let entry = read_entry(p, entry_pa);
         if lvl >= level || entry.hipas != Hipas::Table {
