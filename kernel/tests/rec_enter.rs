@@ -103,7 +103,7 @@ fn run_align_bound_pas() {
         assert_eq!(enter_fails(&mut host, rec, bad, &e), RmiReturn::INPUT);
     }
     // run_bound: outside DRAM (below, at the end, far away).
-    for bad in [0, DRAM_BASE - G, DRAM_BASE + DRAM_SIZE, u64::MAX & !0xfff] {
+    for bad in [0, DRAM_BASE - G, DRAM_BASE + DRAM_SIZE, !0xfffu64] {
         assert_eq!(enter_fails(&mut host, rec, bad, &e), RmiReturn::INPUT);
     }
     // run_pas: a delegated granule, a realm's own REC, a Secure granule.
@@ -501,6 +501,7 @@ fn data_abort_at_unassigned_ram_then_retry() {
     assert_eq!(exit.esr >> EC_SHIFT, EC_DABT_LOW);
     assert_eq!(exit.esr & ISV, 0);
     assert_eq!(exit.esr & 0x3f, DFSC_TRANSLATION_L3);
+    assert_ne!(exit.esr & IL, 0);
     assert_eq!(exit.hpfar, (ipa >> 12) << 4);
     assert_eq!(exit.far, 0, "no FAR for a protected IPA");
     assert_eq!(exit.gprs, [0; 31]);
