@@ -2,7 +2,7 @@
 //! AFFINITY_INFO naming another REC.
 
 use ipc_schema::rmi::RmiReturn;
-use ipc_schema::smccc::psci;
+use ipc_schema::smccc::{psci, SVE_HINT};
 
 use crate::arch::Platform;
 use crate::granule::GranuleState;
@@ -34,7 +34,8 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         if rec_index_psci(c.regs.gprs[1]) != Some(t.index) {
             return Err(RmiReturn::INPUT);
         }
-        let call = c.regs.gprs[0];
+        // x0 still holds the FID as the realm issued it, SVE hint included.
+        let call = c.regs.gprs[0] & !SVE_HINT;
         let is_cpu_on = call & !0x4000_0000 == psci::CPU_ON & !0x4000_0000;
         // PsciReturnCodePermitted: SUCCESS always; DENIED only for CPU_ON of
         // a REC that is not runnable.
