@@ -110,7 +110,7 @@ fn data_create_failures_in_order() {
         (R::INPUT, ard, data, UNPROT, src, 0),
         (R::INPUT, rd, data, UNPROT + (1 << 30), src, 0),
         (R::INPUT, rd, data, 1 << 40, src, 0),
-        (R::INPUT, rd, data, u64::MAX & !0xfff, src, 0),
+        (R::INPUT, rd, data, !0xfff, src, 0),
         // flags reserved bits.
         (R::INPUT, rd, data, 0, src, 2),
         (R::INPUT, rd, data, 0, src, 1 << 63),

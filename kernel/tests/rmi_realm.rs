@@ -18,6 +18,8 @@ fn prepared(h: &mut Host, mut p: RmiRealmParams) -> (u64, u64, RmiRealmParams) {
     (rd, params, p)
 }
 
+type Edit = Box<dyn Fn(&mut RmiRealmParams)>;
+
 #[track_caller]
 fn create_fails(h: &mut Host, p: RmiRealmParams) {
     let (rd, params, _) = prepared(h, p);
@@ -121,7 +123,7 @@ fn create_params_valid_and_supported() {
     let mut h = Host::new();
     let d = h.default_params();
     let c = *h.rmm.config();
-    let cases: Vec<(&str, Box<dyn Fn(&mut RmiRealmParams)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("hash_algo 2", Box::new(|p| p.hash_algo = 2)),
         ("hash_algo 0xff", Box::new(|p| p.hash_algo = 0xff)),
         ("flags reserved bit", Box::new(|p| p.flags = 1 << 3)),

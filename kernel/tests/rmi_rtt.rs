@@ -420,7 +420,7 @@ fn read_entry_every_state() {
         (rd, G, 2),
         (rd, L2, 1),
         (rd, 1 << 40, 3),
-        (rd, u64::MAX & !0xfff, 3),
+        (rd, !0xfff, 3),
     ] {
         let r = h.smc(fid::RTT_READ_ENTRY, &[rd, ipa, level]);
         assert_eq!(r[0], R::INPUT.to_x0(), "{rd:#x} {ipa:#x} L{level}");

@@ -25,7 +25,9 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         if top <= base {
             return RmiReturn::INPUT.into();
         }
-        if !realm.is_protected(top - GRANULE_U64) {
+        // top_bound: `top - 4 KB` as an integer, so a `top` below 4 KB is
+        // protected here and fails top_gran_align later, never wraps.
+        if !realm.is_protected(top.saturating_sub(GRANULE_U64)) {
             return RmiReturn::INPUT.into();
         }
         if realm.state != RealmState::New {
