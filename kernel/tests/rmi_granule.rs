@@ -12,7 +12,7 @@ fn state(h: &Host, pa: u64) -> Option<GranuleState> {
 }
 
 #[test]
-fn delegate_moves_granule_to_realm_pas_and_scrubs_it() {
+fn delegate_moves_granule_to_realm_pas() {
     let mut h = Host::new();
     let pa = h.alloc();
     h.write(pa, &[0xA5; 4096]);
@@ -20,10 +20,9 @@ fn delegate_moves_granule_to_realm_pas_and_scrubs_it() {
     assert_eq!(r[0], 0);
     assert_eq!(state(&h, pa), Some(GranuleState::Delegated));
     assert_eq!(h.rmm.platform().pas(pa), Some(Pas::Realm));
-    assert!(
-        h.raw_read(pa).iter().all(|&b| b == 0),
-        "host data left behind"
-    );
+    // Delegation does not scrub (the host wrote the contents, so they hide
+    // nothing from it); each use initialises the granule instead, see
+    // `dirty_delegated_granules_are_initialised_by_their_use`.
     // The normal world can no longer touch it.
     let mut b = [0u8; 8];
     assert!(h.rmm.platform().ns_read(pa, &mut b).is_err());
@@ -132,4 +131,50 @@ fn realm_owned_granules_cannot_be_read_by_the_host() {
     let mut b = [0u8; 16];
     assert!(h.rmm.platform().ns_read(data, &mut b).is_err());
     assert!(h.rmm.platform().ns_read(realm.rd, &mut b).is_err());
+}
+
+#[test]
+fn dirty_delegated_granules_are_initialised_by_their_use() {
+    let mut h = Host::new();
+    let realm = h.create_realm();
+    // A starting RTT, an RTT and a DATA_CREATE_UNKNOWN page, all delegated
+    // full of host garbage: none of it may show through.
+    let rtt = h.alloc();
+    h.write(rtt, &[0xff; 4096]);
+    h.delegate(rtt);
+    assert_eq!(h.rmm.rtt_create(realm.rd, rtt, 0, 2), Ok(()));
+    for i in 0..512u64 {
+        let e = h.rmm.rtt_read_entry(realm.rd, i << 21, 2);
+        assert_eq!(e.ret, RmiReturn::SUCCESS);
+        assert_eq!(e.out, [2, 0, 0, 0], "entry {i} of a fresh RTT");
+    }
+    h.rtts_to(&realm, 0, 3);
+    let data = h.alloc();
+    h.write(data, &[0x5a; 4096]);
+    h.delegate(data);
+    assert_eq!(h.rmm.data_create_unknown(realm.rd, data, 0), Ok(()));
+    assert!(
+        h.raw_read(data).iter().all(|&b| b == 0),
+        "host data reached the realm"
+    );
+
+    let mut p = h.default_params();
+    let rtt_base = h.alloc_aligned(2, 2 * G);
+    for g in [rtt_base, rtt_base + G] {
+        h.write(g, &[0xee; 4096]);
+        h.delegate(g);
+    }
+    p.rtt_base = rtt_base;
+    p.vmid = 2;
+    let rd = h.delegated();
+    let params = h.params_page(&p);
+    assert_eq!(h.rmm.realm_create(rd, params), Ok(()));
+    for i in 0..1024u64 {
+        let e = h.rmm.rtt_read_entry(rd, i << 30, 1);
+        assert_eq!(
+            (e.ret, e.out[1], e.out[2]),
+            (RmiReturn::SUCCESS, 0, 0),
+            "starting entry {i}"
+        );
+    }
 }

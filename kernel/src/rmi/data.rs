@@ -106,7 +106,9 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         let realm = self.realms.get(&rd).ok_or(RmiReturn::INPUT)?;
         Self::check_protected_page(realm, ipa)?;
         let w = self.unassigned_page(realm, ipa)?;
-        // Delegated granules are already zero.
+        // Whatever the granule held (host data, or nothing the realm
+        // should rely on) is replaced by zeroes.
+        self.scrub(data);
         rtt::write_entry(
             &mut self.platform,
             w.entry_pa,

@@ -17,12 +17,14 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         {
             return Err(RmiReturn::INPUT);
         }
+        // No scrub here: the host wrote whatever the granule holds, so it
+        // hides nothing from the host, and every use that exposes a
+        // granule's old contents (RTTs, DATA_CREATE_UNKNOWN) initialises it
+        // itself. Realm data is scrubbed when it leaves a realm and again
+        // at UNDELEGATE.
         self.platform
             .gtsi_delegate(addr)
             .map_err(|_| RmiReturn::INPUT)?;
-        // The host may have left secrets or garbage; realms and the RMM
-        // start from zero.
-        self.scrub(addr);
         self.granules.set(addr, GranuleState::Delegated);
         Ok(())
     }

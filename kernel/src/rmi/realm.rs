@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use ipc_schema::rmi::{realm_flags, RmiRealmParams, RmiReturn};
+use ipc_schema::rmi::{realm_flags, Ripas, RmiRealmParams, RmiReturn};
 use ipc_schema::service::measurement::{
     MeasuredRealmParams, MeasurementRequest, MeasurementResponse,
 };
@@ -111,23 +111,18 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
             recs: Vec::new(),
             num_recs: 0,
         };
-        // Starting RTTs: protected entries UNASSIGNED/EMPTY (the zero
-        // encoding, and delegated granules are zero), unprotected entries
+        // Starting RTTs: every entry written, protected ones UNASSIGNED and
+        // EMPTY, unprotected ones (and those past the IPA space)
         // UNASSIGNED_NS.
         let size = rtt::entry_size(realm.rtt.level);
         let unprotected = 1u64 << (realm.ipa_width - 1);
         for i in 0..realm.rtt.entries() {
-            let ipa = i * size;
-            if ipa >= 1 << realm.ipa_width {
-                break;
-            }
-            if ipa >= unprotected {
-                rtt::write_entry(
-                    &mut self.platform,
-                    p.rtt_base + i * 8,
-                    Entry::unassigned_ns(),
-                );
-            }
+            let entry = if i * size < unprotected {
+                Entry::unassigned(Ripas::Empty)
+            } else {
+                Entry::unassigned_ns()
+            };
+            rtt::write_entry(&mut self.platform, p.rtt_base + i * 8, entry);
         }
         for g in starting {
             self.granules.set(g, GranuleState::Rtt);
