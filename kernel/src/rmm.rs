@@ -132,7 +132,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         &mut self,
         req: &MeasurementRequest,
     ) -> Result<MeasurementResponse, ServiceFailure> {
-        self.buffers.measurement(&mut self.services, req, &[])
+        self.buffers.measurement(&mut self.services, req, &mut [])
     }
 
     /// Zeroes a granule the RMM owns (or is about to give back).

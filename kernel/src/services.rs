@@ -3,7 +3,7 @@
 use ipc_schema::service::measurement::{
     MeasurementRequest, MeasurementResponse, REQUEST_MAX, RESPONSE_MAX,
 };
-use ipc_schema::service::ServiceId;
+use ipc_schema::service::{LeaseMem, ServiceId};
 
 /// Moves one encoded request to a service and its encoded answer back.
 ///
@@ -11,13 +11,14 @@ use ipc_schema::service::ServiceId;
 /// it will be a call into an isolated EL0 task. The core never sees a
 /// service's code or state, only bytes.
 pub trait ServiceTransport {
-    /// Sends `request` to `service`, lending it `leases` read-only for the
+    /// Sends `request` to `service`, lending it `leases` (read-only or
+    /// writable memory, as each says) for the
     /// call, and writes the answer into `response`, returning its length.
     fn call(
         &mut self,
         service: ServiceId,
         request: &[u8],
-        leases: &[&[u8]],
+        leases: &mut [LeaseMem<'_>],
         response: &mut [u8],
     ) -> Result<usize, TransportError>;
 }
@@ -64,7 +65,7 @@ impl ServiceBuffers {
         &mut self,
         transport: &mut T,
         request: &MeasurementRequest,
-        leases: &[&[u8]],
+        leases: &mut [LeaseMem<'_>],
     ) -> Result<MeasurementResponse, ServiceFailure> {
         let req =
             postcard::to_slice(request, &mut self.request).map_err(|_| ServiceFailure::Encode)?;

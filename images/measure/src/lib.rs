@@ -11,7 +11,7 @@
 use atoll_measurement::MeasurementService;
 use atoll_realm_description::{ripas_entries, BuildPlan, Step};
 use ipc_schema::service::measurement::{MeasurementError, MeasurementRequest, MeasurementResponse};
-use ipc_schema::service::{HashAlgo, Lease, RealmHandle};
+use ipc_schema::service::{HashAlgo, Lease, LeaseMem, RealmHandle};
 use serde_json::{json, Value};
 
 /// The measurements of a realm right after `REALM_ACTIVATE`.
@@ -77,7 +77,7 @@ fn expect_ok(
     step: usize,
     what: &'static str,
     req: &MeasurementRequest,
-    leases: &[&[u8]],
+    leases: &mut [LeaseMem<'_>],
 ) -> Result<(), MeasureError> {
     match svc.handle_ref(req, leases) {
         MeasurementResponse::Ok => Ok(()),
@@ -101,7 +101,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                     algo: rc.algo,
                     params: rc.params,
                 };
-                expect_ok(&mut svc, i, "REALM_CREATE", &req, &[])?;
+                expect_ok(&mut svc, i, "REALM_CREATE", &req, &mut [])?;
             }
             Step::RttCreate { .. } | Step::Activate => {}
             Step::InitRipas { base, top, level } => {
@@ -111,7 +111,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                         base,
                         top,
                     };
-                    expect_ok(&mut svc, i, "RTT_INIT_RIPAS", &req, &[])?;
+                    expect_ok(&mut svc, i, "RTT_INIT_RIPAS", &req, &mut [])?;
                 }
             }
             Step::Data {
@@ -131,8 +131,15 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                     ipa,
                     flags: Step::data_flags(measured),
                     content: measured.then_some(Lease(0)),
+                    copy_to: None,
                 };
-                expect_ok(&mut svc, i, "DATA_CREATE", &req, &[content])?;
+                expect_ok(
+                    &mut svc,
+                    i,
+                    "DATA_CREATE",
+                    &req,
+                    &mut [LeaseMem::Read(content)],
+                )?;
             }
             Step::RecCreate(rec) => {
                 if rec.runnable() {
@@ -140,7 +147,7 @@ pub fn measure(plan: &BuildPlan) -> Result<RealmMeasurement, MeasureError> {
                         realm: REALM,
                         params: rec.params,
                     };
-                    expect_ok(&mut svc, i, "REC_CREATE", &req, &[])?;
+                    expect_ok(&mut svc, i, "REC_CREATE", &req, &mut [])?;
                 }
             }
         }

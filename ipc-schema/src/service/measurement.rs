@@ -65,6 +65,12 @@ pub enum MeasurementRequest {
         flags: u64,
         /// The lease holding the 4 KiB page, when its content is measured.
         content: Option<Lease>,
+        /// A writable 4 KiB lease the service copies the content into as
+        /// it hashes it: DATA_CREATE's copy from the host's page into the
+        /// DATA granule, done in the same pass as the hash (like a
+        /// copy-and-hash DMA engine), so the bytes measured are exactly the
+        /// bytes written, read from host memory once.
+        copy_to: Option<Lease>,
     },
     /// `RMI_REC_CREATE` of a runnable REC: extend the RIM with a REC descriptor.
     Rec {

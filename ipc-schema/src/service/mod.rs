@@ -32,6 +32,33 @@ pub enum ServiceId {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct Lease(pub u8);
 
+/// The memory behind a [`Lease`], as the transport hands it to a service.
+#[derive(Debug)]
+pub enum LeaseMem<'a> {
+    /// Lent read-only.
+    Read(&'a [u8]),
+    /// Lent for reading and writing (the service fills it).
+    Write(&'a mut [u8]),
+}
+
+impl LeaseMem<'_> {
+    /// The lent bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            LeaseMem::Read(b) => b,
+            LeaseMem::Write(b) => b,
+        }
+    }
+
+    /// The lent bytes if the lease is writable.
+    pub fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            LeaseMem::Read(_) => None,
+            LeaseMem::Write(b) => Some(b),
+        }
+    }
+}
+
 /// Identifies a realm to a service: the PA of its RD granule, which the core
 /// guarantees is unique among live realms.
 #[derive(

@@ -109,8 +109,10 @@ pub trait Platform {
     /// Writes physical memory as the RMM.
     fn write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf>;
 
-    /// Lends RMM-owned memory read-only (a page a service hashes in place).
-    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf>;
+    /// Lends host memory at `src` (entirely in the NS PAS) read-only and
+    /// RMM-owned memory at `dst` writable, together, for a service that
+    /// copies one into the other. The ranges must not overlap.
+    fn lend_pair(&mut self, src: u64, dst: u64, len: usize) -> Result<(&[u8], &mut [u8]), Gpf>;
 
     /// Copies host-provided memory at `src` (which must be entirely in the
     /// NS PAS) to RMM-owned memory at `dst`: the single fetch of data the

@@ -2,7 +2,7 @@
 
 use ipc_schema::rmi::{data_flags, Ripas, RmiReturn};
 use ipc_schema::service::measurement::{MeasurementRequest, MeasurementResponse};
-use ipc_schema::service::Lease;
+use ipc_schema::service::{Lease, LeaseMem};
 
 use crate::arch::{Pas, Platform};
 use crate::granule::GranuleState;
@@ -68,24 +68,32 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         }
         let w = self.unassigned_page(realm, ipa)?;
 
-        // The page is fetched once, into the (still unreachable) DATA
-        // granule; what gets measured is exactly what the realm will see,
-        // lent to the measurement service in place.
-        self.platform
-            .copy_from_ns(data, src, GRANULE)
-            .map_err(|_| RmiReturn::INPUT)?;
+        // The host's page is read once. Measured: the measurement service
+        // copies it into the (still unreachable) DATA granule and hashes the
+        // bytes it wrote in the same pass, so what is measured is exactly
+        // what the realm will see. Unmeasured: the core copies it.
         let measured = flags & data_flags::MEASURE_CONTENT != 0;
         let req = MeasurementRequest::Data {
             realm: Realm::handle(rd),
             ipa,
             flags,
             content: measured.then_some(Lease(0)),
+            copy_to: measured.then_some(Lease(1)),
         };
-        let page = self
-            .platform
-            .borrow(data, GRANULE)
-            .map_err(|_| RmiReturn::INPUT)?;
-        let answer = self.buffers.measurement(&mut self.services, &req, &[page]);
+        let answer = if measured {
+            let (from, to) = self
+                .platform
+                .lend_pair(src, data, GRANULE)
+                .map_err(|_| RmiReturn::INPUT)?;
+            let mut leases = [LeaseMem::Read(from), LeaseMem::Write(to)];
+            self.buffers
+                .measurement(&mut self.services, &req, &mut leases)
+        } else {
+            self.platform
+                .copy_from_ns(data, src, GRANULE)
+                .map_err(|_| RmiReturn::INPUT)?;
+            self.buffers.measurement(&mut self.services, &req, &mut [])
+        };
         if !matches!(answer, Ok(MeasurementResponse::Ok)) {
             self.scrub(data);
             return Err(RmiReturn::INPUT);

@@ -17,7 +17,7 @@ use ipc_schema::rmi::{fid, RmiRealmParams, RmiRecParams, RmiReturn, RmiStatus};
 use ipc_schema::service::measurement::{
     MeasuredRealmParams, MeasuredRecParams, MeasurementRequest, MeasurementResponse,
 };
-use ipc_schema::service::{HashAlgo, Lease, RealmHandle};
+use ipc_schema::service::{HashAlgo, Lease, LeaseMem, RealmHandle};
 use ipc_schema::smccc::{SmcConduit, SmcRegs};
 use zerocopy::FromBytes;
 
@@ -118,7 +118,10 @@ impl FakeRmm {
     }
 
     fn measure_page(&mut self, req: MeasurementRequest, page: &[u8]) {
-        assert_eq!(self.meas.handle_ref(&req, &[page]), MeasurementResponse::Ok);
+        assert_eq!(
+            self.meas.handle_ref(&req, &mut [LeaseMem::Read(page)]),
+            MeasurementResponse::Ok
+        );
     }
 
     fn handle(&mut self, r: &SmcRegs) -> Result<[u64; 3], RmiReturn> {
@@ -245,6 +248,7 @@ impl FakeRmm {
                         ipa,
                         flags,
                         content: (flags == 1).then_some(Lease(0)),
+                        copy_to: None,
                     },
                     &page,
                 );

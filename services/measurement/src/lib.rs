@@ -34,7 +34,7 @@ use ipc_schema::service::measurement::{
     MeasuredRealmParams, MeasuredRecParams, MeasurementError, MeasurementRequest,
     MeasurementResponse, REQUEST_MAX,
 };
-use ipc_schema::service::{HashAlgo, RealmHandle};
+use ipc_schema::service::{HashAlgo, Lease, LeaseMem, RealmHandle};
 use ipc_schema::wire::Bytes;
 use ipc_schema::GRANULE_SIZE;
 use sha2::{Digest, Sha256, Sha512};
@@ -101,6 +101,33 @@ pub fn rec_content(algo: HashAlgo, params: &MeasuredRecParams) -> Slot {
     hash(algo, &[page.as_bytes()])
 }
 
+/// Bytes copied per step of [`copy_and_hash`]: small enough to stay in L1
+/// between the copy and the hash, large enough to amortise the calls.
+const COPY_CHUNK: usize = 512;
+
+/// Copies `from` into `to` and hashes what was copied, in one pass: each
+/// chunk is read from `from` once, into a buffer that is both written out
+/// and hashed, so the digest is of exactly the bytes written even if `from`
+/// changes concurrently, and the source is fetched from memory once.
+pub fn copy_and_hash(algo: HashAlgo, from: &[u8], to: &mut [u8]) -> Slot {
+    fn run<D: Digest>(mut h: D, from: &[u8], to: &mut [u8]) -> D {
+        let mut buf = [0u8; COPY_CHUNK];
+        for (src, dst) in from.chunks(COPY_CHUNK).zip(to.chunks_mut(COPY_CHUNK)) {
+            let b = &mut buf[..src.len()];
+            b.copy_from_slice(src);
+            dst.copy_from_slice(b);
+            h.update(&*b);
+        }
+        h
+    }
+    let mut out = [0u8; SLOT_SIZE];
+    match algo {
+        HashAlgo::Sha256 => out[..32].copy_from_slice(&run(Sha256::new(), from, to).finalize()),
+        HashAlgo::Sha512 => out.copy_from_slice(&run(Sha512::new(), from, to).finalize()),
+    }
+    out
+}
+
 /// The measurement slots of one realm.
 #[derive(Clone)]
 struct RealmSlots {
@@ -118,15 +145,15 @@ impl RealmSlots {
         self.slots[RIM_INDEX] = value;
     }
 
-    fn extend_data(&mut self, ipa: u64, flags: u64, page: Option<&[u8]>) {
+    fn extend_data(&mut self, ipa: u64, flags: u64, content: Option<Slot>) {
         let mut d = DataDescriptor::new_zeroed();
         d.desc_type = desc_type::DATA;
         d.len = DESCRIPTOR_LEN;
         d.rim = *self.rim();
         d.ipa = ipa;
         d.flags = flags;
-        if let Some(page) = page {
-            d.content = hash(self.algo, &[page]);
+        if let Some(content) = content {
+            d.content = content;
         }
         let rim = hash(self.algo, &[d.as_bytes()]);
         self.set_rim(rim);
@@ -199,7 +226,7 @@ impl MeasurementService {
     /// Handles one request that needs no lease. Convenience for in-process
     /// callers; see [`MeasurementService::handle_ref`].
     pub fn handle(&mut self, req: MeasurementRequest) -> MeasurementResponse {
-        self.handle_ref(&req, &[])
+        self.handle_ref(&req, &mut [])
     }
 
     /// Handles one request with the memory the caller lends for it
@@ -207,7 +234,7 @@ impl MeasurementService {
     pub fn handle_ref(
         &mut self,
         req: &MeasurementRequest,
-        leases: &[&[u8]],
+        leases: &mut [LeaseMem<'_>],
     ) -> MeasurementResponse {
         match self.dispatch(req, leases) {
             Ok(resp) => resp,
@@ -224,7 +251,12 @@ impl MeasurementService {
     /// `MeasurementResponse::Error(Malformed)`. Returns 0 only if `resp` is
     /// too small for the answer (size it with
     /// [`ipc_schema::service::measurement::RESPONSE_MAX`]). Never panics.
-    pub fn handle_bytes(&mut self, req: &[u8], leases: &[&[u8]], resp: &mut [u8]) -> usize {
+    pub fn handle_bytes(
+        &mut self,
+        req: &[u8],
+        leases: &mut [LeaseMem<'_>],
+        resp: &mut [u8],
+    ) -> usize {
         let answer = match decode_request(req) {
             Some(request) => self.handle_ref(&request, leases),
             None => MeasurementResponse::Error(MeasurementError::Malformed),
@@ -246,7 +278,7 @@ impl MeasurementService {
     fn dispatch(
         &mut self,
         req: &MeasurementRequest,
-        leases: &[&[u8]],
+        leases: &mut [LeaseMem<'_>],
     ) -> Result<MeasurementResponse, MeasurementError> {
         match req {
             MeasurementRequest::RealmCreate {
@@ -283,16 +315,22 @@ impl MeasurementService {
                 ipa,
                 flags,
                 content,
+                copy_to,
             } => {
-                let page = match content {
-                    Some(lease) => match leases.get(usize::from(lease.0)) {
-                        Some(page) if page.len() == GRANULE_SIZE => Some(*page),
-                        _ => return Err(MeasurementError::Malformed),
-                    },
-                    None => None,
+                let algo = self.realm_mut(*realm)?.algo;
+                let content = match (content, copy_to) {
+                    (None, None) => None,
+                    (Some(from), None) => {
+                        let page = page_lease(leases, *from)?.bytes();
+                        Some(hash(algo, &[page]))
+                    }
+                    (Some(from), Some(to)) => {
+                        let (from, to) = lease_pair(leases, *from, *to)?;
+                        Some(copy_and_hash(algo, from, to))
+                    }
+                    (None, Some(_)) => return Err(MeasurementError::Malformed),
                 };
-                let r = self.realm_mut(*realm)?;
-                r.extend_data(*ipa, *flags, page);
+                self.realm_mut(*realm)?.extend_data(*ipa, *flags, content);
                 Ok(MeasurementResponse::Ok)
             }
             MeasurementRequest::Rec { realm, params } => {
@@ -336,6 +374,38 @@ impl MeasurementService {
             },
         }
     }
+}
+
+/// The page-sized lease `lease`.
+fn page_lease<'l, 'a>(
+    leases: &'l mut [LeaseMem<'a>],
+    lease: Lease,
+) -> Result<&'l mut LeaseMem<'a>, MeasurementError> {
+    match leases.get_mut(usize::from(lease.0)) {
+        Some(l) if l.bytes().len() == GRANULE_SIZE => Ok(l),
+        _ => Err(MeasurementError::Malformed),
+    }
+}
+
+/// Two distinct page-sized leases: a source and a writable destination.
+fn lease_pair<'l>(
+    leases: &'l mut [LeaseMem<'_>],
+    from: Lease,
+    to: Lease,
+) -> Result<(&'l [u8], &'l mut [u8]), MeasurementError> {
+    let (f, t) = (usize::from(from.0), usize::from(to.0));
+    if f == t || f.max(t) >= leases.len() {
+        return Err(MeasurementError::Malformed);
+    }
+    let (lo, hi) = leases.split_at_mut(f.max(t));
+    let (a, b) = (&mut lo[f.min(t)], &mut hi[0]);
+    let (src, dst) = if f < t { (a, b) } else { (b, a) };
+    let src = src.bytes();
+    let dst = dst.bytes_mut().ok_or(MeasurementError::Malformed)?;
+    if src.len() != GRANULE_SIZE || dst.len() != GRANULE_SIZE {
+        return Err(MeasurementError::Malformed);
+    }
+    Ok((src, dst))
 }
 
 /// Decodes exactly one request; `None` for oversized input, invalid

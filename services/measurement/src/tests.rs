@@ -8,7 +8,7 @@ use std::vec;
 use std::vec::Vec;
 
 use ipc_schema::service::measurement::{REQUEST_MAX, RESPONSE_MAX};
-use ipc_schema::service::Lease;
+use ipc_schema::service::{Lease, LeaseMem};
 use ipc_schema::wire::BoundedBytes;
 use proptest::prelude::*;
 
@@ -138,8 +138,9 @@ fn full_sequence_matches_hand_built_descriptors() {
             ipa: 0x4000_0000,
             flags: 1,
             content: Some(Lease(0)),
+            copy_to: None,
         },
-        &[&p.0],
+        &mut [LeaseMem::Read(&p.0)],
     );
     assert_eq!(resp, MeasurementResponse::Ok);
     let mut d = header(0, &rim);
@@ -155,6 +156,7 @@ fn full_sequence_matches_hand_built_descriptors() {
         ipa: 0x4000_1000,
         flags: 0,
         content: None,
+        copy_to: None,
     });
     assert_eq!(resp, MeasurementResponse::Ok);
     let mut d = header(0, &rim);
@@ -211,8 +213,9 @@ fn sha512_data_descriptor() {
             ipa: 0x1000,
             flags: 1,
             content: Some(Lease(0)),
+            copy_to: None,
         },
-        &[&p.0],
+        &mut [LeaseMem::Read(&p.0)],
     );
     let mut d = header(0, &rim0);
     d[0x50..0x58].copy_from_slice(&0x1000u64.to_le_bytes());
@@ -300,6 +303,7 @@ fn unknown_realm_everywhere() {
             ipa: 0,
             flags: 0,
             content: None,
+            copy_to: None,
         },
         MeasurementRequest::Rec {
             realm: other,
@@ -430,7 +434,7 @@ fn realms_are_independent() {
 fn roundtrip(
     svc: &mut MeasurementService,
     req: &MeasurementRequest,
-    leases: &[&[u8]],
+    leases: &mut [LeaseMem<'_>],
 ) -> MeasurementResponse {
     let bytes = postcard::to_allocvec(req).unwrap();
     let mut out = [0u8; RESPONSE_MAX];
@@ -454,6 +458,7 @@ fn handle_bytes_matches_handle() {
             ipa: 0x2000,
             flags: 1,
             content: Some(Lease(0)),
+            copy_to: None,
         },
         MeasurementRequest::Extend {
             realm: R,
@@ -467,8 +472,8 @@ fn handle_bytes_matches_handle() {
     let p = page(3);
     for req in reqs {
         assert_eq!(
-            roundtrip(&mut a, &req, &[&p.0]),
-            b.handle_ref(&req, &[&p.0])
+            roundtrip(&mut a, &req, &mut [LeaseMem::Read(&p.0)]),
+            b.handle_ref(&req, &mut [LeaseMem::Read(&p.0)])
         );
     }
 }
@@ -491,7 +496,7 @@ fn handle_bytes_rejects_garbage() {
     trailing.push(0);
     cases.push(trailing);
     for case in cases {
-        let n = svc.handle_bytes(&case, &[], &mut out);
+        let n = svc.handle_bytes(&case, &mut [], &mut out);
         assert_eq!(&out[..n], &malformed[..], "{case:02x?}");
     }
 
@@ -502,12 +507,18 @@ fn handle_bytes_rejects_garbage() {
         ipa: 0,
         flags: 1,
         content: Some(Lease(0)),
+        copy_to: None,
     })
     .unwrap();
     let short = [0u8; 4095];
     let long = [0u8; 4097];
     let before = read(&mut svc, R, 0);
-    for leases in [&[][..], &[&short[..]][..], &[&long[..]][..]] {
+    let cases: [&mut [LeaseMem<'_>]; 3] = [
+        &mut [],
+        &mut [LeaseMem::Read(&short)],
+        &mut [LeaseMem::Read(&long)],
+    ];
+    for leases in cases {
         let n = svc.handle_bytes(&data, leases, &mut out);
         assert_eq!(&out[..n], &malformed[..]);
     }
@@ -524,7 +535,7 @@ fn handle_bytes_small_response_buffer() {
     create(&mut svc, R, HashAlgo::Sha256);
     let req = postcard::to_allocvec(&MeasurementRequest::Read { realm: R, index: 0 }).unwrap();
     let mut out = [0u8; 8];
-    assert_eq!(svc.handle_bytes(&req, &[], &mut out), 0);
+    assert_eq!(svc.handle_bytes(&req, &mut [], &mut out), 0);
 }
 
 proptest! {
@@ -533,8 +544,107 @@ proptest! {
         let mut svc = MeasurementService::new(2);
         create(&mut svc, R, HashAlgo::Sha512);
         let mut out = [0u8; RESPONSE_MAX];
-        let n = svc.handle_bytes(&bytes, &[], &mut out);
+        let n = svc.handle_bytes(&bytes, &mut [], &mut out);
         prop_assert!(n > 0);
         prop_assert!(postcard::from_bytes::<MeasurementResponse>(&out[..n]).is_ok());
     }
+}
+
+#[test]
+fn copy_and_measure_writes_what_it_hashes() {
+    for algo in [HashAlgo::Sha256, HashAlgo::Sha512] {
+        let mut a = MeasurementService::new(1);
+        let mut b = MeasurementService::new(1);
+        create(&mut a, R, algo);
+        create(&mut b, R, algo);
+        let src = page(9);
+        let mut dst = [0xEEu8; 4096];
+        let req = MeasurementRequest::Data {
+            realm: R,
+            ipa: 0x7000,
+            flags: 1,
+            content: Some(Lease(0)),
+            copy_to: Some(Lease(1)),
+        };
+        let resp = a.handle_ref(
+            &req,
+            &mut [LeaseMem::Read(&src.0), LeaseMem::Write(&mut dst)],
+        );
+        assert_eq!(resp, MeasurementResponse::Ok);
+        assert_eq!(dst, src.0, "the page was copied");
+        // Same RIM as hashing the page in place.
+        let in_place = MeasurementRequest::Data {
+            realm: R,
+            ipa: 0x7000,
+            flags: 1,
+            content: Some(Lease(0)),
+            copy_to: None,
+        };
+        b.handle_ref(&in_place, &mut [LeaseMem::Read(&src.0)]);
+        assert_eq!(read(&mut a, R, 0), read(&mut b, R, 0));
+    }
+}
+
+#[test]
+fn copy_and_measure_refuses_bad_leases() {
+    let mut svc = MeasurementService::new(1);
+    create(&mut svc, R, HashAlgo::Sha256);
+    let before = read(&mut svc, R, 0);
+    let src = page(1);
+    let ro = page(2);
+    let mut short = [0u8; 100];
+    let copy = |from: u8, to: u8| MeasurementRequest::Data {
+        realm: R,
+        ipa: 0,
+        flags: 1,
+        content: Some(Lease(from)),
+        copy_to: Some(Lease(to)),
+    };
+    let malformed = MeasurementResponse::Error(MeasurementError::Malformed);
+    // Destination lent read-only.
+    assert_eq!(
+        svc.handle_ref(
+            &copy(0, 1),
+            &mut [LeaseMem::Read(&src.0), LeaseMem::Read(&ro.0)]
+        ),
+        malformed
+    );
+    // Same lease twice, missing lease, wrong size.
+    let mut dst = [0u8; 4096];
+    assert_eq!(
+        svc.handle_ref(&copy(0, 0), &mut [LeaseMem::Write(&mut dst)]),
+        malformed
+    );
+    assert_eq!(
+        svc.handle_ref(
+            &copy(0, 2),
+            &mut [LeaseMem::Read(&src.0), LeaseMem::Write(&mut dst)]
+        ),
+        malformed
+    );
+    assert_eq!(
+        svc.handle_ref(
+            &copy(0, 1),
+            &mut [LeaseMem::Read(&src.0), LeaseMem::Write(&mut short)]
+        ),
+        malformed
+    );
+    // A destination without a source.
+    let no_source = MeasurementRequest::Data {
+        realm: R,
+        ipa: 0,
+        flags: 1,
+        content: None,
+        copy_to: Some(Lease(0)),
+    };
+    assert_eq!(
+        svc.handle_ref(&no_source, &mut [LeaseMem::Write(&mut dst)]),
+        malformed
+    );
+    assert_eq!(
+        read(&mut svc, R, 0),
+        before,
+        "refused requests change nothing"
+    );
+    assert_eq!(dst, [0u8; 4096], "nothing copied on refusal");
 }

@@ -124,9 +124,25 @@ impl Platform for SimMachine {
         Ok(())
     }
 
-    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf> {
-        let r = self.range(pa, len)?;
-        Ok(&self.mem[r])
+    fn lend_pair(&mut self, src: u64, dst: u64, len: usize) -> Result<(&[u8], &mut [u8]), Gpf> {
+        if (src..src.saturating_add(len as u64))
+            .step_by(GRANULE)
+            .any(|g| self.pas(g) != Some(Pas::NonSecure))
+        {
+            return Err(Gpf { pa: src });
+        }
+        let from = self.range(src, len)?;
+        let to = self.range(dst, len)?;
+        if from.start < to.end && to.start < from.end {
+            return Err(Gpf { pa: dst });
+        }
+        if from.start < to.start {
+            let (lo, hi) = self.mem.split_at_mut(to.start);
+            Ok((&lo[from], &mut hi[..len]))
+        } else {
+            let (lo, hi) = self.mem.split_at_mut(from.start);
+            Ok((&hi[..len], &mut lo[to]))
+        }
     }
 
     fn copy_from_ns(&mut self, dst: u64, src: u64, len: usize) -> Result<(), Gpf> {

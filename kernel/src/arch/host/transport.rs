@@ -7,13 +7,14 @@
 use std::boxed::Box;
 use std::collections::BTreeMap;
 
-use ipc_schema::service::ServiceId;
+use ipc_schema::service::{LeaseMem, ServiceId};
 
 use crate::services::{ServiceTransport, TransportError};
 
 /// A service behind the transport: encoded request and leases in, encoded
 /// response length out (`None` when the service failed).
-pub type ServiceHandler = Box<dyn FnMut(&[u8], &[&[u8]], &mut [u8]) -> Option<usize> + Send>;
+pub type ServiceHandler =
+    Box<dyn FnMut(&[u8], &mut [LeaseMem<'_>], &mut [u8]) -> Option<usize> + Send>;
 
 /// Routes each request to the handler registered for its service.
 #[derive(Default)]
@@ -43,7 +44,7 @@ impl ServiceTransport for LocalTransport {
         &mut self,
         service: ServiceId,
         request: &[u8],
-        leases: &[&[u8]],
+        leases: &mut [LeaseMem<'_>],
         response: &mut [u8],
     ) -> Result<usize, TransportError> {
         let handler = self
