@@ -214,6 +214,35 @@ pub mod realm_flags {
     pub const MASK: u64 = LPA2 | SVE | PMU;
 }
 
+/// `RmiRecMpidr`: how a REC's MPIDR (Aff3 at [31:24], Aff2 [23:16], Aff1
+/// [15:8], Aff0 [3:0]) maps to its REC index, `aff0 + 16*aff1 + 4096*aff2 +
+/// 1048576*aff3`. RECs must be created in index order.
+pub mod rec_mpidr {
+    /// Bits that may be set in an `RmiRecMpidr`.
+    pub const VALID_BITS: u64 = 0xFF_FF_FF_0F;
+
+    /// The REC index of an `RmiRecMpidr`; `None` when reserved bits are set.
+    pub const fn index(mpidr: u64) -> Option<u64> {
+        if mpidr & !VALID_BITS != 0 {
+            return None;
+        }
+        Some(
+            (mpidr & 0xf)
+                + 16 * ((mpidr >> 8) & 0xff)
+                + 4096 * ((mpidr >> 16) & 0xff)
+                + 1_048_576 * ((mpidr >> 24) & 0xff),
+        )
+    }
+
+    /// The `RmiRecMpidr` of REC `index` (`index < 2^28`).
+    pub const fn of_index(index: u64) -> u64 {
+        (index & 0xf)
+            | ((index >> 4) & 0xff) << 8
+            | ((index >> 12) & 0xff) << 16
+            | ((index >> 20) & 0xff) << 24
+    }
+}
+
 /// `RmiRecParams::flags` bits.
 pub mod rec_flags {
     /// The REC starts runnable (and is measured into the RIM).
@@ -309,9 +338,11 @@ pub struct RmiRealmParams {
     pub s2sz: u64,
     /// SVE vector length (`(VL + 1) * 128` bits).
     pub sve_vl: u64,
-    /// Number of breakpoints minus one.
+    /// Number of breakpoints the realm gets. Atoll reads it as a count:
+    /// 0 is reserved (the specification's `RmiRealmParamsIsValid`), and at
+    /// most `RMI_FEATURES(0).NUM_BPS + 1` (that field is "minus one").
     pub num_bps: u64,
-    /// Number of watchpoints minus one.
+    /// Number of watchpoints, read like `num_bps`.
     pub num_wps: u64,
     /// Number of PMU counters.
     pub pmu_num_ctrs: u64,

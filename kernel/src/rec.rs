@@ -90,15 +90,7 @@ pub struct Rec {
 /// `RecIndex(mpidr)` for an `RmiRecMpidr` (Aff3 at [31:24]); `None` when
 /// reserved bits are set.
 pub const fn rec_index_rmi(mpidr: u64) -> Option<u64> {
-    if mpidr & !0xFF_FF_FF_0F != 0 {
-        return None;
-    }
-    Some(index(
-        mpidr & 0xf,
-        (mpidr >> 8) & 0xff,
-        (mpidr >> 16) & 0xff,
-        (mpidr >> 24) & 0xff,
-    ))
+    ipc_schema::rmi::rec_mpidr::index(mpidr)
 }
 
 /// `RecIndex` for an MPIDR_EL1 value a realm passes to PSCI (Aff3 at

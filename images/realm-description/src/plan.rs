@@ -403,8 +403,7 @@ impl BuildPlan {
 /// The RMI MPIDR encoding of REC index `i` (`RecIndex` inverted):
 /// Aff0 = i[3:0], Aff1 = i[11:4], Aff2 = i[19:12], Aff3 = i[27:20].
 pub fn mpidr_of_index(i: u32) -> u64 {
-    let i = u64::from(i);
-    (i & 0xf) | ((i >> 4) & 0xff) << 8 | ((i >> 12) & 0xff) << 16 | ((i >> 20) & 0xff) << 24
+    ipc_schema::rmi::rec_mpidr::of_index(u64::from(i))
 }
 
 struct Builder {

@@ -122,8 +122,10 @@ pub enum MeasurementError {
     BadIndex,
     /// The service cannot track more realms.
     NoSpace,
-    /// The request could not be decoded.
+    /// The request could not be decoded, or its leases do not fit it.
     Malformed,
+    /// `RealmCreate`'s algorithm and the one in its measured params differ.
+    AlgoMismatch,
 }
 
 /// The measurement service's answer.

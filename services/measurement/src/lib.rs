@@ -289,7 +289,7 @@ impl MeasurementService {
                 // The algorithm used and the one written into the measured
                 // page must agree, or the RIM would attest to a lie.
                 if HashAlgo::from_rmi(params.hash_algo) != Some(*algo) {
-                    return Err(MeasurementError::Malformed);
+                    return Err(MeasurementError::AlgoMismatch);
                 }
                 let at = match self.find(*realm) {
                     Ok(_) => return Err(MeasurementError::RealmExists),

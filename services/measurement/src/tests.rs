@@ -391,7 +391,7 @@ fn zero_capacity_refuses_everything() {
 }
 
 #[test]
-fn mismatched_algo_is_malformed() {
+fn mismatched_algo_is_refused() {
     let mut svc = MeasurementService::new(1);
     let req = MeasurementRequest::RealmCreate {
         realm: R,
@@ -400,7 +400,7 @@ fn mismatched_algo_is_malformed() {
     };
     assert_eq!(
         svc.handle(req),
-        MeasurementResponse::Error(MeasurementError::Malformed)
+        MeasurementResponse::Error(MeasurementError::AlgoMismatch)
     );
     let mut bad = params(HashAlgo::Sha256);
     bad.hash_algo = 7;
@@ -411,7 +411,7 @@ fn mismatched_algo_is_malformed() {
     };
     assert_eq!(
         svc.handle(req),
-        MeasurementResponse::Error(MeasurementError::Malformed)
+        MeasurementResponse::Error(MeasurementError::AlgoMismatch)
     );
     assert_eq!(svc.realm_count(), 0);
 }
