@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod el3;
+pub mod hes;
 pub mod islet;
 pub mod measurement;
 pub mod rmi;

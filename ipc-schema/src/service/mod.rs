@@ -9,6 +9,8 @@
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
+pub mod attestation;
+pub mod keys;
 pub mod measurement;
 
 /// The services the core can reach. Which service may be called by whom is

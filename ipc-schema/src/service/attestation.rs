@@ -1,0 +1,1 @@
+//! The attestation service: realm tokens.

@@ -1,0 +1,1 @@
+//! The keys service: realm metadata and sealing keys.
