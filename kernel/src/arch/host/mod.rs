@@ -9,6 +9,7 @@
 //!   ([`vcpu`]), whose SMCs and memory accesses trap into the RMM exactly as
 //!   a realm's would, so tests script realms instruction by instruction.
 
+pub mod threads;
 pub mod transport;
 pub mod vcpu;
 
@@ -21,6 +22,7 @@ use zerocopy::FromZeros;
 use super::{Gpf, GtsiError, Pas, Platform, Resume, Trap, VcpuRegs};
 use crate::GRANULE;
 
+pub use threads::{ServiceFactory, ThreadTransport};
 pub use transport::{LocalTransport, ServiceHandler};
 pub use vcpu::{GuestProgram, InlineGuest, RealmCpu, Sea};
 
