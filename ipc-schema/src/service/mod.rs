@@ -22,6 +22,10 @@ pub mod measurement;
 pub enum ServiceId {
     /// RIM and REM bookkeeping: [`measurement`].
     Measurement = 1,
+    /// Realm tokens: [`attestation`].
+    Attestation = 2,
+    /// Realm metadata and sealing keys: [`keys`].
+    Keys = 3,
 }
 
 /// A read-only loan of the caller's memory for the duration of one call,
