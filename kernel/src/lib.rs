@@ -31,6 +31,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod boot;
 pub mod granule;
 pub mod realm;
 pub mod rec;

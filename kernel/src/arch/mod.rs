@@ -39,6 +39,23 @@ pub enum GtsiError {
     BadAddr,
 }
 
+/// A failed call to the root monitor (the RMM-EL3 runtime error codes).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum El3Error {
+    /// `E_RMM_UNK`: unknown error, or no root of trust behind the monitor.
+    Unknown,
+    /// `E_RMM_BAD_ADDR`.
+    BadAddr,
+    /// `E_RMM_BAD_PAS`.
+    BadPas,
+    /// `E_RMM_NOMEM`.
+    NoMem,
+    /// `E_RMM_INVAL`.
+    Invalid,
+    /// `E_RMM_AGAIN`: not ready yet.
+    Again,
+}
+
 /// Why a realm vCPU stopped running and returned control to the RMM.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Trap {
@@ -108,6 +125,23 @@ pub trait Platform {
 
     /// Writes physical memory as the RMM.
     fn write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf>;
+
+    /// Lends RMM-owned memory writable, for a service that fills it (a
+    /// realm's token buffer).
+    fn lend_mut(&mut self, pa: u64, len: usize) -> Result<&mut [u8], Gpf>;
+
+    /// `RMM_ATTEST_GET_REALM_KEY`: the realm attestation key's private
+    /// scalar (P-384, big-endian), from the root of trust.
+    fn attest_realm_key(&mut self) -> Result<[u8; 48], El3Error>;
+
+    /// `RMM_ATTEST_GET_PLAT_TOKEN`: the platform token for `challenge`.
+    fn attest_platform_token(
+        &mut self,
+        challenge: &[u8; 64],
+    ) -> Result<alloc::vec::Vec<u8>, El3Error>;
+
+    /// `RMM_ISLET_GET_VHUK`: VHUK_A (`which` = 1) or VHUK_M (2).
+    fn vhuk(&mut self, which: u64) -> Result<[u8; 32], El3Error>;
 
     /// Lends host memory at `src` (entirely in the NS PAS) read-only and
     /// RMM-owned memory at `dst` writable, together, for a service that

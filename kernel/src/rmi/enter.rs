@@ -177,7 +177,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         loop {
             let trap = self.platform.run_vcpu(rec, &mut r.regs, resume);
             let step = match trap {
-                Trap::Smc => self.realm_smc(r),
+                Trap::Smc => self.realm_smc(rec, r),
                 Trap::MemAccess(access) => self.realm_access(r, access),
                 Trap::Hvc => Step::Continue(Resume::Undefined),
                 Trap::Wfi | Trap::Wfe => {

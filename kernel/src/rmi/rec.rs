@@ -129,6 +129,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
                 *slot = None;
             }
         }
+        self.attest_forget(rec);
         self.platform.vcpu_destroyed(rec);
         Ok(())
     }

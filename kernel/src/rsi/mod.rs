@@ -178,13 +178,9 @@ pub(crate) mod esr {
     }
 }
 
-/// Largest token `RSI_ATTESTATION_TOKEN_INIT` promises (the realm sizes its
-/// buffer from this).
-pub const MAX_TOKEN_SIZE: u64 = 0x1000 * 4;
-
 impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
     /// Handles an SMC from a running realm.
-    pub(crate) fn realm_smc(&mut self, r: &mut Rec) -> Step {
+    pub(crate) fn realm_smc(&mut self, rec: u64, r: &mut Rec) -> Step {
         let x = r.regs.gprs;
         let fid = x[0] & !SVE_HINT;
         if fid == SMCCC_VERSION {
@@ -206,8 +202,8 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
             fid::FEATURES => done(r, &[status::SUCCESS, 0]),
             fid::MEASUREMENT_READ => self.rsi_measurement_read(r, x[1]),
             fid::MEASUREMENT_EXTEND => self.rsi_measurement_extend(r),
-            fid::ATTEST_TOKEN_INIT => self.rsi_attest_init(r),
-            fid::ATTEST_TOKEN_CONTINUE => self.rsi_attest_continue(r),
+            fid::ATTEST_TOKEN_INIT => self.rsi_attest_init(r, rec),
+            fid::ATTEST_TOKEN_CONTINUE => self.rsi_attest_continue(r, rec),
             fid::REALM_CONFIG => self.rsi_realm_config(r, x[1]),
             fid::IPA_STATE_SET => self.rsi_ipa_state_set(r),
             fid::IPA_STATE_GET => self.rsi_ipa_state_get(r, x[1], x[2]),

@@ -19,12 +19,23 @@ use std::vec::Vec;
 use ipc_schema::el3::DramBank;
 use zerocopy::FromZeros;
 
-use super::{Gpf, GtsiError, Pas, Platform, Resume, Trap, VcpuRegs};
+use super::{El3Error, Gpf, GtsiError, Pas, Platform, Resume, Trap, VcpuRegs};
 use crate::GRANULE;
 
 pub use threads::{ServiceFactory, ThreadTransport};
+
 pub use transport::{LocalTransport, ServiceHandler};
 pub use vcpu::{GuestProgram, InlineGuest, RealmCpu, Sea};
+
+/// What the simulated root monitor asks the root of trust (the HES) for.
+pub trait RootOfTrust: Send {
+    /// The realm attestation key's private scalar.
+    fn realm_key(&mut self) -> Result<[u8; 48], El3Error>;
+    /// The platform token for `challenge`.
+    fn platform_token(&mut self, challenge: &[u8; 64]) -> Result<Vec<u8>, El3Error>;
+    /// VHUK_A (1) or VHUK_M (2).
+    fn vhuk(&mut self, which: u64) -> Result<[u8; 32], El3Error>;
+}
 
 /// A simulated machine: DRAM, the GPT, the root monitor and realm vCPUs.
 pub struct SimMachine {
@@ -32,6 +43,7 @@ pub struct SimMachine {
     mem: Vec<u8>,
     gpt: Vec<Pas>,
     vcpus: vcpu::Vcpus,
+    root: Option<std::boxed::Box<dyn RootOfTrust>>,
 }
 
 impl SimMachine {
@@ -51,6 +63,7 @@ impl SimMachine {
             mem: vec![0; size as usize],
             gpt: vec![Pas::NonSecure; granules],
             vcpus: vcpu::Vcpus::default(),
+            root: None,
         }
     }
 
@@ -84,6 +97,11 @@ impl SimMachine {
     /// A normal-world write (same rule as [`SimMachine::ns_read`]).
     pub fn ns_write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf> {
         self.write_ns(pa, data)
+    }
+
+    /// Connects the root monitor to a root of trust (an HES).
+    pub fn set_root_of_trust(&mut self, root: std::boxed::Box<dyn RootOfTrust>) {
+        self.root = Some(root);
     }
 
     /// Installs the program that the vCPU of the REC at `rec` runs the first
@@ -124,6 +142,26 @@ impl Platform for SimMachine {
         let r = self.range(pa, data.len())?;
         self.mem[r].copy_from_slice(data);
         Ok(())
+    }
+
+    fn lend_mut(&mut self, pa: u64, len: usize) -> Result<&mut [u8], Gpf> {
+        let r = self.range(pa, len)?;
+        Ok(&mut self.mem[r])
+    }
+
+    fn attest_realm_key(&mut self) -> Result<[u8; 48], El3Error> {
+        self.root.as_mut().ok_or(El3Error::Unknown)?.realm_key()
+    }
+
+    fn attest_platform_token(&mut self, challenge: &[u8; 64]) -> Result<Vec<u8>, El3Error> {
+        self.root
+            .as_mut()
+            .ok_or(El3Error::Unknown)?
+            .platform_token(challenge)
+    }
+
+    fn vhuk(&mut self, which: u64) -> Result<[u8; 32], El3Error> {
+        self.root.as_mut().ok_or(El3Error::Unknown)?.vhuk(which)
     }
 
     fn lend_pair(&mut self, src: u64, dst: u64, len: usize) -> Result<(&[u8], &mut [u8]), Gpf> {
