@@ -37,7 +37,6 @@ pub enum CollectionForm {
 pub struct SignedEnvelope {
     sign1: CoseSign1,
     alg: SignatureAlgorithm,
-    payload: Vec<u8>,
 }
 
 impl SignedEnvelope {
@@ -59,7 +58,8 @@ impl SignedEnvelope {
 
     /// The encoded claims.
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        // Never empty in practice: decode_envelope refuses a detached payload.
+        self.sign1.payload.as_deref().unwrap_or_default()
     }
 }
 
@@ -202,7 +202,7 @@ fn decode_envelope(bytes: &[u8], part: TokenPart) -> Result<SignedEnvelope, Deco
         detail: format!("{e}"),
     };
     // Tokens carry tag 18; accept an untagged COSE_Sign1 too, as Veraison does.
-    let mut sign1 = if bytes.first() == Some(&0xd2) {
+    let sign1 = if bytes.first() == Some(&0xd2) {
         CoseSign1::from_tagged_slice(bytes).map_err(cose)?
     } else {
         CoseSign1::from_slice(bytes).map_err(cose)?
@@ -217,8 +217,10 @@ fn decode_envelope(bytes: &[u8], part: TokenPart) -> Result<SignedEnvelope, Deco
             })
         }
     };
-    let payload = sign1.payload.take().ok_or(DecodeError::DetachedPayload { part })?;
-    Ok(SignedEnvelope { sign1, alg, payload })
+    if sign1.payload.is_none() {
+        return Err(DecodeError::DetachedPayload { part });
+    }
+    Ok(SignedEnvelope { sign1, alg })
 }
 
 fn describe_alg(alg: Option<&Algorithm>) -> String {
