@@ -28,6 +28,7 @@ pub mod measurement;
 pub mod rmi;
 pub mod rsi;
 pub mod service;
+pub mod simvcpu;
 pub mod smccc;
 pub mod wire;
 
