@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod measure;
+mod token;
 
 /// Command-line interface.
 #[derive(Parser)]
@@ -21,12 +22,15 @@ struct Cli {
 enum Command {
     /// Compute a realm's initial measurement (RIM) from its description.
     Measure(measure::Args),
+    /// Show, verify and appraise CCA attestation tokens.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => measure::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

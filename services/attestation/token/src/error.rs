@@ -265,7 +265,7 @@ pub enum VerifyError {
     #[error("realm token: signature does not verify with the realm public key (claim 44237)")]
     RealmSignature,
     /// The platform challenge is not the hash of the RAK claim.
-    #[error("binding: platform challenge is not {alg}(realm public key claim)")]
+    #[error("RAK binding broken: platform challenge is not {alg}(realm public key claim)")]
     Binding {
         /// The hash algorithm named by claim 44240.
         alg: &'static str,
