@@ -43,7 +43,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         };
         let token = self
             .platform
-            .attest_platform_token(&challenge.0)
+            .attest_platform_token(challenge.as_slice())
             .map_err(BootError::RootOfTrust)?;
         let req = AttestationRequest::ProvisionPlatformToken { token: Lease(0) };
         match self

@@ -16,10 +16,12 @@ use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 use super::{HashAlgo, Lease, RealmHandle};
-use crate::wire::Bytes;
+use crate::wire::{BoundedBytes, Bytes};
 
 /// Names a REC to the service: the PA of its REC granule.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
+)]
 pub struct RecHandle(pub u64);
 
 /// What a realm token says about the realm, supplied by the core.
@@ -112,10 +114,10 @@ pub enum AttestationResponse {
     /// Done.
     Ok,
     /// The challenge the platform token must carry: the hash (SHA-256,
-    /// zero-padded) of the encoded RAK claim.
+    /// as claim 44240 names) of the encoded RAK claim, digest-length.
     RakBinding {
         /// The challenge.
-        challenge: Bytes<64>,
+        challenge: BoundedBytes<64>,
     },
     /// A token was started; this is its exact size.
     Initialised {

@@ -134,11 +134,9 @@ pub trait Platform {
     /// scalar (P-384, big-endian), from the root of trust.
     fn attest_realm_key(&mut self) -> Result<[u8; 48], El3Error>;
 
-    /// `RMM_ATTEST_GET_PLAT_TOKEN`: the platform token for `challenge`.
-    fn attest_platform_token(
-        &mut self,
-        challenge: &[u8; 64],
-    ) -> Result<alloc::vec::Vec<u8>, El3Error>;
+    /// `RMM_ATTEST_GET_PLAT_TOKEN`: the platform token for `challenge`
+    /// (a 32-, 48- or 64-byte digest).
+    fn attest_platform_token(&mut self, challenge: &[u8]) -> Result<alloc::vec::Vec<u8>, El3Error>;
 
     /// `RMM_ISLET_GET_VHUK`: VHUK_A (`which` = 1) or VHUK_M (2).
     fn vhuk(&mut self, which: u64) -> Result<[u8; 32], El3Error>;

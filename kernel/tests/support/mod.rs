@@ -455,3 +455,72 @@ impl Host {
         pa
     }
 }
+
+/// A root of trust for tests: a fresh RAK and CPAK, platform tokens signed
+/// with the real token encoder. Stands in for the HES where a test is
+/// about the RMM, not the HES.
+pub struct TestRoot {
+    pub rak: p384::ecdsa::SigningKey,
+    pub cpak: p384::ecdsa::SigningKey,
+}
+
+impl TestRoot {
+    pub fn new() -> Self {
+        use rand_core::OsRng;
+        Self {
+            rak: p384::ecdsa::SigningKey::random(&mut OsRng),
+            cpak: p384::ecdsa::SigningKey::random(&mut OsRng),
+        }
+    }
+}
+
+impl Default for TestRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl atoll_kernel::arch::host::RootOfTrust for TestRoot {
+    fn realm_key(&mut self) -> Result<[u8; 48], atoll_kernel::arch::El3Error> {
+        Ok(self.rak.to_bytes().into())
+    }
+
+    fn platform_token(
+        &mut self,
+        challenge: &[u8],
+    ) -> Result<Vec<u8>, atoll_kernel::arch::El3Error> {
+        let claims = atoll_cca_token::PlatformClaims {
+            profile: atoll_cca_token::PLATFORM_PROFILE_1_0.into(),
+            challenge: challenge.to_vec(),
+            implementation_id: [0x1d; 32],
+            instance_id: [1; 33],
+            config: vec![0],
+            lifecycle: 0x3000,
+            sw_components: vec![],
+            verification_service: None,
+            hash_algo: "sha-256".into(),
+            extra: vec![],
+        };
+        claims
+            .sign_with(&self.cpak)
+            .map_err(|_| atoll_kernel::arch::El3Error::Unknown)
+    }
+
+    fn vhuk(&mut self, which: u64) -> Result<[u8; 32], atoll_kernel::arch::El3Error> {
+        Ok([which as u8; 32])
+    }
+}
+
+impl Host {
+    /// Adds the attestation service (in process) and runs the boot-time
+    /// provisioning against `root`.
+    pub fn with_attestation(&mut self, root: TestRoot) {
+        let mut svc = atoll_attestation::AttestationService::new(16);
+        self.rmm.services_mut().register(
+            ServiceId::Attestation,
+            Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp))),
+        );
+        self.rmm.platform_mut().set_root_of_trust(Box::new(root));
+        self.rmm.boot_attestation().expect("attestation boot");
+    }
+}

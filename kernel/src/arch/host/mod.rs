@@ -32,7 +32,7 @@ pub trait RootOfTrust: Send {
     /// The realm attestation key's private scalar.
     fn realm_key(&mut self) -> Result<[u8; 48], El3Error>;
     /// The platform token for `challenge`.
-    fn platform_token(&mut self, challenge: &[u8; 64]) -> Result<Vec<u8>, El3Error>;
+    fn platform_token(&mut self, challenge: &[u8]) -> Result<Vec<u8>, El3Error>;
     /// VHUK_A (1) or VHUK_M (2).
     fn vhuk(&mut self, which: u64) -> Result<[u8; 32], El3Error>;
 }
@@ -153,7 +153,7 @@ impl Platform for SimMachine {
         self.root.as_mut().ok_or(El3Error::Unknown)?.realm_key()
     }
 
-    fn attest_platform_token(&mut self, challenge: &[u8; 64]) -> Result<Vec<u8>, El3Error> {
+    fn attest_platform_token(&mut self, challenge: &[u8]) -> Result<Vec<u8>, El3Error> {
         self.root
             .as_mut()
             .ok_or(El3Error::Unknown)?

@@ -123,23 +123,40 @@ impl RealmCpu {
         self.access(ipa, size, true)
     }
 
-    /// Reads bytes with 8-byte (or smaller, at the edges) loads.
+    /// The naturally aligned access that starts at `ipa` and covers as
+    /// much of `remaining` bytes as possible (8, 4, 2 or 1 bytes).
+    fn access_size(ipa: u64, remaining: usize) -> u8 {
+        [8u8, 4, 2, 1]
+            .into_iter()
+            .find(|&s| ipa % u64::from(s) == 0 && usize::from(s) <= remaining)
+            .unwrap_or(1)
+    }
+
+    /// Reads bytes with naturally aligned loads (any start and length).
     pub fn read_bytes(&mut self, ipa: u64, buf: &mut [u8]) -> Result<(), Sea> {
-        for (i, chunk) in buf.chunks_mut(8).enumerate() {
-            let size = chunk.len().next_power_of_two().min(8) as u8;
-            let v = self.load(ipa + 8 * i as u64, size)?;
-            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+        let mut done = 0;
+        while done < buf.len() {
+            let at = ipa + done as u64;
+            let size = Self::access_size(at, buf.len() - done);
+            let v = self.load(at, size)?;
+            let n = usize::from(size);
+            buf[done..done + n].copy_from_slice(&v.to_le_bytes()[..n]);
+            done += n;
         }
         Ok(())
     }
 
-    /// Writes bytes with 8-byte (or smaller, at the edges) stores.
+    /// Writes bytes with naturally aligned stores (any start and length).
     pub fn write_bytes(&mut self, ipa: u64, data: &[u8]) -> Result<(), Sea> {
-        for (i, chunk) in data.chunks(8).enumerate() {
-            let mut v = [0; 8];
-            v[..chunk.len()].copy_from_slice(chunk);
-            let size = chunk.len().next_power_of_two().min(8) as u8;
-            self.store(ipa + 8 * i as u64, size, u64::from_le_bytes(v))?;
+        let mut done = 0;
+        while done < data.len() {
+            let at = ipa + done as u64;
+            let size = Self::access_size(at, data.len() - done);
+            let n = usize::from(size);
+            let mut v = [0u8; 8];
+            v[..n].copy_from_slice(&data[done..done + n]);
+            self.store(at, size, u64::from_le_bytes(v))?;
+            done += n;
         }
         Ok(())
     }
