@@ -11,7 +11,8 @@
 //! The same code runs on both sides: normal-world tools sign and check
 //! blocks (`atoll metadata`), and the RMM's keys service verifies them, so
 //! the core is `no_std` without allocation; the `std` feature adds YAML
-//! realm configurations and PEM keys for the tools ([`config`], [`pem`]).
+//! realm configurations and PEM keys for the tools (modules `config` and
+//! `pem`).
 //!
 //! # Rules this crate enforces (on building and on parsing)
 //!

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod measure;
+mod metadata;
 mod token;
 
 /// Command-line interface.
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Compute a realm's initial measurement (RIM) from its description.
     Measure(measure::Args),
+    /// Create, verify and dump Islet realm metadata blocks.
+    Metadata(metadata::Args),
     /// Show, verify and appraise CCA attestation tokens.
     Token(token::Args),
 }
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => measure::run(&args),
+        Command::Metadata(args) => metadata::run(&args),
         Command::Token(args) => token::run(&args),
     };
     match result {

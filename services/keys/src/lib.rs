@@ -11,7 +11,7 @@
 //!   algorithm must be the metadata's),
 //! * hands the block back to the realm (`RSI_ISLET_REALM_METADATA`),
 //! * derives realm sealing keys (`RSI_ISLET_REALM_SEALING_KEY`), see
-//!   [`derive`] for the exact encoding,
+//!   [`derive`](mod@derive) for the exact encoding,
 //! * forgets a realm at `RMI_REALM_DESTROY`.
 //!
 //! Metadata is checked only against the key inside it (the upstream rule):
