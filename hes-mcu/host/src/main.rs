@@ -1,6 +1,7 @@
 //! `atoll-hes`: the HES as its own process. See the crate doc of `atoll_hes`.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -115,7 +116,12 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    // Whoever can connect gets the RAK and the VHUKs: owner only.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {}", path.display()))?;
+    Ok(listener)
 }
 
 fn main() -> Result<()> {

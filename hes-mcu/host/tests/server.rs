@@ -106,6 +106,8 @@ fn provisions_once_then_reuses_the_secrets() {
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(meta.len(), atoll_hes_mcu::secrets::BLOB_LEN as u64);
+        let socket_mode = std::fs::metadata(&hes.socket).unwrap().permissions().mode();
+        assert_eq!(socket_mode & 0o777, 0o600, "socket is owner-only");
         let mut link = HesLink::connect_unix(&hes.socket).unwrap();
         boot(&mut link, 1);
         *link.vhuk(VhukId::A).unwrap()
