@@ -1,7 +1,9 @@
 //! Cold-boot work that needs the root of trust: handing the attestation
 //! service its key and the platform token bound to it.
 
+use ipc_schema::islet;
 use ipc_schema::service::attestation::{AttestationError, AttestationRequest, AttestationResponse};
+use ipc_schema::service::keys::{KeysError, KeysRequest, KeysResponse};
 use ipc_schema::service::{Lease, LeaseMem};
 use ipc_schema::wire::Bytes;
 
@@ -19,9 +21,41 @@ pub enum BootError {
     Service(ServiceFailure),
     /// The attestation service refused what the root of trust gave.
     Refused(AttestationError),
+    /// The keys service refused the VHUKs.
+    KeysRefused(KeysError),
 }
 
 impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
+    /// Everything boot needs from the root of trust: attestation (the RAK
+    /// and its platform token) and the keys service's VHUKs. Each part is
+    /// attempted even if the other fails; realms run either way, and calls
+    /// that need a part that failed return errors.
+    pub fn boot(&mut self) -> (Result<(), BootError>, Result<(), BootError>) {
+        (self.boot_attestation(), self.boot_keys())
+    }
+
+    /// Hands the keys service VHUK_A and VHUK_M from the root of trust.
+    pub fn boot_keys(&mut self) -> Result<(), BootError> {
+        let a = self
+            .platform
+            .vhuk(islet::vhuk::A)
+            .map_err(BootError::RootOfTrust)?;
+        let m = self
+            .platform
+            .vhuk(islet::vhuk::M)
+            .map_err(BootError::RootOfTrust)?;
+        let req = KeysRequest::Provision {
+            vhuk_a: Bytes(a),
+            vhuk_m: Bytes(m),
+        };
+        match self.buffers.keys(&mut self.services, &req, &mut []) {
+            Ok(KeysResponse::Ok) => Ok(()),
+            Ok(KeysResponse::Error(e)) => Err(BootError::KeysRefused(e)),
+            Ok(_) => Err(BootError::Service(ServiceFailure::Garbage)),
+            Err(e) => Err(BootError::Service(e)),
+        }
+    }
+
     /// Fetches the realm attestation key from the root of trust, gives it
     /// to the attestation service, asks the root of trust for the platform
     /// token bound to that key (challenge = hash of the encoded RAK claim,

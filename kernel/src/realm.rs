@@ -40,6 +40,9 @@ pub struct Realm {
     pub recs: Vec<Option<u64>>,
     /// Number of live RECs.
     pub num_recs: u64,
+    /// The metadata granule, once `RMI_ISLET_REALM_SET_METADATA` accepted
+    /// a block for this realm.
+    pub metadata: Option<u64>,
 }
 
 impl Realm {

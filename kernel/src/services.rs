@@ -1,6 +1,7 @@
 //! How the core reaches its services: encoded messages over a transport.
 
 use ipc_schema::service::attestation::{self, AttestationRequest, AttestationResponse};
+use ipc_schema::service::keys::{self, KeysRequest, KeysResponse};
 use ipc_schema::service::measurement::{self, MeasurementRequest, MeasurementResponse};
 use ipc_schema::service::{LeaseMem, ServiceId};
 use serde::de::DeserializeOwned;
@@ -54,9 +55,15 @@ const fn max(a: usize, b: usize) -> usize {
 }
 
 /// Largest request of any service.
-const REQUEST_MAX: usize = max(measurement::REQUEST_MAX, attestation::REQUEST_MAX);
+const REQUEST_MAX: usize = max(
+    measurement::REQUEST_MAX,
+    max(attestation::REQUEST_MAX, keys::REQUEST_MAX),
+);
 /// Largest response of any service.
-const RESPONSE_MAX: usize = max(measurement::RESPONSE_MAX, attestation::RESPONSE_MAX);
+const RESPONSE_MAX: usize = max(
+    measurement::RESPONSE_MAX,
+    max(attestation::RESPONSE_MAX, keys::RESPONSE_MAX),
+);
 
 /// Buffers for service messages, owned by the core so the hot path
 /// allocates nothing.
@@ -114,5 +121,15 @@ impl ServiceBuffers {
         leases: &mut [LeaseMem<'_>],
     ) -> Result<AttestationResponse, ServiceFailure> {
         self.call(transport, ServiceId::Attestation, request, leases)
+    }
+
+    /// One keys-service round trip.
+    pub fn keys<T: ServiceTransport>(
+        &mut self,
+        transport: &mut T,
+        request: &KeysRequest,
+        leases: &mut [LeaseMem<'_>],
+    ) -> Result<KeysResponse, ServiceFailure> {
+        self.call(transport, ServiceId::Keys, request, leases)
     }
 }

@@ -126,6 +126,10 @@ pub trait Platform {
     /// Writes physical memory as the RMM.
     fn write(&mut self, pa: u64, data: &[u8]) -> Result<(), Gpf>;
 
+    /// Lends RMM-owned memory read-only, for a service that checks it (a
+    /// metadata block).
+    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf>;
+
     /// Lends RMM-owned memory writable, for a service that fills it (a
     /// realm's token buffer).
     fn lend_mut(&mut self, pa: u64, len: usize) -> Result<&mut [u8], Gpf>;

@@ -6,12 +6,14 @@
 mod data;
 mod enter;
 mod granule;
+mod islet;
 mod psci;
 mod realm;
 mod rec;
 mod ripas;
 mod rtt;
 
+use ipc_schema::islet::fid as islet_fid;
 use ipc_schema::rmi::{fid, RmiReturn, VERSION_1_0};
 use ipc_schema::smccc::{SmcRegs, SMC_UNKNOWN};
 
@@ -83,6 +85,7 @@ const fn arity(fid: u64) -> Option<(usize, usize)> {
         fid::REC_AUX_COUNT => (1, 1),
         fid::RTT_INIT_RIPAS => (3, 1),
         fid::RTT_SET_RIPAS => (4, 1),
+        islet_fid::RMI_REALM_SET_METADATA => (3, 0),
         _ => return None,
     })
 }
@@ -122,6 +125,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
             fid::REC_AUX_COUNT => self.rec_aux_count(a[0]),
             fid::RTT_INIT_RIPAS => self.rtt_init_ripas(a[0], a[1], a[2]),
             fid::RTT_SET_RIPAS => self.rtt_set_ripas(a[0], a[1], a[2], a[3]),
+            islet_fid::RMI_REALM_SET_METADATA => self.islet_set_metadata(a[0], a[1], a[2]).into(),
             _ => unreachable!("arity() and this match list the same commands"),
         };
         out[0] = r.ret.to_x0();

@@ -110,6 +110,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
             rec_index: 0,
             recs: Vec::new(),
             num_recs: 0,
+            metadata: None,
         };
         // Starting RTTs: every entry written, protected ones UNASSIGNED and
         // EMPTY, unprotected ones (and those past the IPA space)
@@ -136,11 +137,18 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
     /// `RMI_REALM_ACTIVATE`: freezes the RIM and lets RECs run.
     pub fn realm_activate(&mut self, rd: u64) -> Result<(), RmiReturn> {
         self.check_granule(rd, GranuleState::Rd)?;
-        let realm = self.realms.get_mut(&rd).ok_or(RmiReturn::INPUT)?;
+        let realm = self.realms.get(&rd).ok_or(RmiReturn::INPUT)?;
         if realm.state != RealmState::New {
             return Err(RmiReturn::REALM);
         }
-        realm.state = RealmState::Active;
+        if realm.metadata.is_some() {
+            // Islet: a realm with metadata runs only if it is the realm the
+            // vendor signed for (same RIM, same hash algorithm).
+            self.check_activation(rd)?;
+        }
+        if let Some(realm) = self.realms.get_mut(&rd) {
+            realm.state = RealmState::Active;
+        }
         Ok(())
     }
 
@@ -153,6 +161,11 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         }
         let root = realm.rtt;
         let vmid = realm.vmid;
+        if let Some(md) = realm.metadata {
+            self.forget_metadata(rd);
+            self.scrub(md);
+            self.granules.set(md, GranuleState::Delegated);
+        }
         // The core's state is authoritative: a measurement service that has
         // already forgotten the realm must not keep the host from getting
         // its memory back.

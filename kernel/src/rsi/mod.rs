@@ -5,9 +5,11 @@
 //! results in registers) or becomes a REC exit the host must handle.
 
 mod attest;
+mod islet;
 mod memory;
 mod psci;
 
+use ipc_schema::islet::fid as islet_fid;
 use ipc_schema::rmi::{exit_reason, Ripas, RmiRecExit};
 use ipc_schema::rsi::{self, fid, status, RsiRealmConfig, HOST_CALL_ALIGN, MEASUREMENT_BYTES};
 use ipc_schema::service::measurement::{MeasurementRequest, MeasurementResponse};
@@ -208,6 +210,8 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
             fid::IPA_STATE_SET => self.rsi_ipa_state_set(r),
             fid::IPA_STATE_GET => self.rsi_ipa_state_get(r, x[1], x[2]),
             fid::HOST_CALL => self.rsi_host_call(r, x[1]),
+            islet_fid::RSI_REALM_METADATA => self.rsi_islet_metadata(r, x[1]),
+            islet_fid::RSI_REALM_SEALING_KEY => self.rsi_islet_sealing_key(r, x[1], x[2]),
             _ => done(r, &[SMC_UNKNOWN]),
         }
     }

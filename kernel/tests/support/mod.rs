@@ -524,3 +524,17 @@ impl Host {
         self.rmm.boot_attestation().expect("attestation boot");
     }
 }
+
+impl Host {
+    /// Adds the keys service (in process) and provisions it with the
+    /// VHUKs of `root`.
+    pub fn with_keys(&mut self, root: TestRoot) {
+        let mut svc = atoll_keys::KeysService::new(16);
+        self.rmm.services_mut().register(
+            ServiceId::Keys,
+            Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp))),
+        );
+        self.rmm.platform_mut().set_root_of_trust(Box::new(root));
+        self.rmm.boot_keys().expect("keys boot");
+    }
+}

@@ -144,6 +144,11 @@ impl Platform for SimMachine {
         Ok(())
     }
 
+    fn borrow(&self, pa: u64, len: usize) -> Result<&[u8], Gpf> {
+        let r = self.range(pa, len)?;
+        Ok(&self.mem[r])
+    }
+
     fn lend_mut(&mut self, pa: u64, len: usize) -> Result<&mut [u8], Gpf> {
         let r = self.range(pa, len)?;
         Ok(&mut self.mem[r])
