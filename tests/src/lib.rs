@@ -7,13 +7,17 @@
 //! page it writes, never both at once.
 #![forbid(unsafe_code)]
 
+pub mod hes;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use atoll_kernel::arch::host::{LocalTransport, SimMachine};
+use atoll_attestation::AttestationService;
+use atoll_kernel::arch::host::{LocalTransport, RootOfTrust, SimMachine};
 use atoll_kernel::arch::Platform;
 use atoll_kernel::{Rmm, RmmConfig};
+use atoll_keys::KeysService;
 use atoll_measurement::MeasurementService;
 use atoll_rmi_client::{HostMemory, MemoryError};
 use ipc_schema::service::ServiceId;
@@ -44,11 +48,33 @@ impl Sim {
                 Some(svc.handle_bytes(req, leases, resp))
             }),
         );
+        let mut attestation = AttestationService::new(64);
+        transport.register(
+            ServiceId::Attestation,
+            Box::new(move |req, leases, resp| Some(attestation.handle_bytes(req, leases, resp))),
+        );
+        let mut keys = KeysService::new(64);
+        transport.register(
+            ServiceId::Keys,
+            Box::new(move |req, leases, resp| Some(keys.handle_bytes(req, leases, resp))),
+        );
         let rmm = Rmm::new(SimMachine::new(base, size), transport, RmmConfig::default());
         Self {
             rmm: Rc::new(RefCell::new(rmm)),
             measurement: service,
         }
+    }
+
+    /// Connects the root monitor to `root` and runs the RMM's boot-time
+    /// provisioning (attestation key and platform token, VHUKs).
+    pub fn boot_with(
+        &self,
+        root: Box<dyn RootOfTrust>,
+    ) -> Result<(), atoll_kernel::boot::BootError> {
+        let mut rmm = self.rmm.borrow_mut();
+        rmm.platform_mut().set_root_of_trust(root);
+        let (attestation, keys) = rmm.boot();
+        attestation.and(keys)
     }
 
     /// The RMM, for direct inspection.
