@@ -66,7 +66,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             json,
         } => {
             let anchors = TrustAnchors::load(trust_anchors).context("reading trust anchors")?;
-            let refs = ReferenceValues::load(reference_values).context("reading reference values")?;
+            let refs =
+                ReferenceValues::load(reference_values).context("reading reference values")?;
             appraise_cmd(&load(token)?, &anchors, &refs, *json)
         }
     }
@@ -96,7 +97,11 @@ fn show(t: &CcaToken, as_json: bool) -> anyhow::Result<()> {
         CollectionForm::Tag399 => "tag 399 (RMM 1.0 collection)",
         CollectionForm::Tag907 => "tag 907 (CMW collection)",
     };
-    writeln!(out, "{:<24} {form}; signatures NOT verified (use `atoll token verify`)", "token:")?;
+    writeln!(
+        out,
+        "{:<24} {form}; signatures NOT verified (use `atoll token verify`)",
+        "token:"
+    )?;
     writeln!(out, "platform token ({}):", s(&p["algorithm"]))?;
     for (label, key) in [
         ("profile", "profile"),
@@ -111,7 +116,12 @@ fn show(t: &CcaToken, as_json: bool) -> anyhow::Result<()> {
     }
     let lc = &p["lifecycle"];
     let lcv = lc["value"].as_u64().unwrap_or_default();
-    writeln!(out, "  {:<22} {lcv:#06x} ({})", "lifecycle:", s(&lc["state"]))?;
+    writeln!(
+        out,
+        "  {:<22} {lcv:#06x} ({})",
+        "lifecycle:",
+        s(&lc["state"])
+    )?;
     let comps = p["sw-components"].as_array().cloned().unwrap_or_default();
     writeln!(out, "  {:<22} {}", "software components:", comps.len())?;
     for c in &comps {
@@ -119,13 +129,15 @@ fn show(t: &CcaToken, as_json: bool) -> anyhow::Result<()> {
             out,
             "    - {}{}",
             c.get("component-type").map_or("(untyped)".into(), s),
-            c.get("version").map_or(String::new(), |v| format!(" version {}", s(v))),
+            c.get("version")
+                .map_or(String::new(), |v| format!(" version {}", s(v))),
         )?;
         writeln!(
             out,
             "      measurement: {}{}",
             s(&c["measurement-value"]),
-            c.get("hash-algo-id").map_or(String::new(), |a| format!(" ({})", s(a))),
+            c.get("hash-algo-id")
+                .map_or(String::new(), |a| format!(" ({})", s(a))),
         )?;
         writeln!(out, "      signer id:   {}", s(&c["signer-id"]))?;
     }
@@ -143,7 +155,12 @@ fn show(t: &CcaToken, as_json: bool) -> anyhow::Result<()> {
     ] {
         writeln!(out, "  {:<22} {}", format!("{label}:"), s(&r[key]))?;
     }
-    for (i, rem) in r["extensible-measurements"].as_array().into_iter().flatten().enumerate() {
+    for (i, rem) in r["extensible-measurements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         writeln!(out, "  {:<22} {}", format!("REM{i}:"), s(rem))?;
     }
     writeln!(
@@ -162,18 +179,26 @@ fn show(t: &CcaToken, as_json: bool) -> anyhow::Result<()> {
 fn verify(t: &CcaToken, cpak: &Path, as_json: bool) -> anyhow::Result<()> {
     let anchors = TrustAnchors::load(cpak).context("reading the platform key")?;
     let p = &t.platform.claims;
-    let candidates: Vec<_> = anchors.matching(&p.instance_id, &p.implementation_id).collect();
+    let candidates: Vec<_> = anchors
+        .matching(&p.instance_id, &p.implementation_id)
+        .collect();
     if candidates.is_empty() {
         bail!(
             "no key in {} applies to this platform (instance id {})",
             cpak.display(),
-            t.to_json()["platform"]["instance-id"].as_str().unwrap_or_default()
+            t.to_json()["platform"]["instance-id"]
+                .as_str()
+                .unwrap_or_default()
         );
     }
     // With several applicable keys, the platform signature passes if any verifies.
     let mut v = t.verification(&candidates[0].key);
     if v.platform_signature.is_err() {
-        if let Some(ok) = candidates[1..].iter().map(|a| t.verification(&a.key)).find(|v| v.platform_signature.is_ok()) {
+        if let Some(ok) = candidates[1..]
+            .iter()
+            .map(|a| t.verification(&a.key))
+            .find(|v| v.platform_signature.is_ok())
+        {
             v = ok;
         }
     }
@@ -202,14 +227,23 @@ fn verify(t: &CcaToken, cpak: &Path, as_json: bool) -> anyhow::Result<()> {
             }
         }
     }
-    let failed: Vec<&str> = checks.iter().filter(|(_, r)| r.is_err()).map(|(n, _)| *n).collect();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| *n)
+        .collect();
     if !failed.is_empty() {
         bail!("token verification failed: {}", failed.join(", "));
     }
     Ok(())
 }
 
-fn appraise_cmd(t: &CcaToken, anchors: &TrustAnchors, refs: &ReferenceValues, as_json: bool) -> anyhow::Result<()> {
+fn appraise_cmd(
+    t: &CcaToken,
+    anchors: &TrustAnchors,
+    refs: &ReferenceValues,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let a = appraise(t, anchors, refs);
     let verdict = a.verdict();
     let mut out = std::io::stdout().lock();
@@ -226,7 +260,11 @@ fn appraise_cmd(t: &CcaToken, anchors: &TrustAnchors, refs: &ReferenceValues, as
             };
             writeln!(out, "{:<26} {st:<11} {}", format!("{name}:"), c.detail)?;
         }
-        writeln!(out, "verdict: {}", serde_json::to_value(verdict)?.as_str().unwrap_or_default())?;
+        writeln!(
+            out,
+            "verdict: {}",
+            serde_json::to_value(verdict)?.as_str().unwrap_or_default()
+        )?;
     }
     if verdict == Verdict::Contraindicated {
         let failed: Vec<&str> = a

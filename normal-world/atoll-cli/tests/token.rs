@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 use serde_json::json;
 
 fn atoll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atoll")).args(args).output().expect("run atoll")
+    Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(args)
+        .output()
+        .expect("run atoll")
 }
 
 fn vector(name: &str) -> String {
@@ -38,7 +41,10 @@ fn show_prints_claims() {
     assert!(s.contains("lifecycle:             0x3003 (secured)"), "{s}");
     assert!(s.contains("- BL version 3.4.2"), "{s}");
     assert!(s.contains("(raw-point)"), "{s}");
-    assert!(s.contains(&format!("RIM:                   {}", "0".repeat(64))), "{s}");
+    assert!(
+        s.contains(&format!("RIM:                   {}", "0".repeat(64))),
+        "{s}"
+    );
 
     let s = out(&atoll(&["token", "show", &vector("cmw-tag907.cbor")]));
     assert!(s.contains("tag 907"), "{s}");
@@ -56,7 +62,10 @@ fn show_json() {
     assert_eq!(j["platform"]["algorithm"], "ES256");
     assert_eq!(j["realm"]["rak-hash-algorithm"], "sha-512");
     assert_eq!(j["realm"]["challenge"], "4142".repeat(32));
-    assert_eq!(j["platform"]["sw-components"][0]["measurement-value"], "03".repeat(32));
+    assert_eq!(
+        j["platform"]["sw-components"][0]["measurement-value"],
+        "03".repeat(32)
+    );
 }
 
 #[test]
@@ -77,15 +86,32 @@ fn verify_accepts_good_tokens() {
 
 #[test]
 fn verify_rejects_bug_33_on_the_binding() {
-    let o = atoll(&["token", "verify", &vector("bug-33-repro.cbor"), "--cpak", &vector(TFM)]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        &vector("bug-33-repro.cbor"),
+        "--cpak",
+        &vector(TFM),
+    ]);
     assert!(!o.status.success());
     let s = out(&o);
     assert!(s.contains("platform signature: ok"), "{s}");
     assert!(s.contains("realm signature:    ok"), "{s}");
     assert!(s.contains("binding:            FAILED"), "{s}");
-    assert!(err(&o).contains("token verification failed: binding"), "{}", err(&o));
+    assert!(
+        err(&o).contains("token verification failed: binding"),
+        "{}",
+        err(&o)
+    );
 
-    let o = atoll(&["token", "verify", "--json", &vector("bug-33-repro.cbor"), "--cpak", &vector(TFM)]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        "--json",
+        &vector("bug-33-repro.cbor"),
+        "--cpak",
+        &vector(TFM),
+    ]);
     assert!(!o.status.success());
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["binding"]["ok"], false);
@@ -94,9 +120,19 @@ fn verify_rejects_bug_33_on_the_binding() {
 
 #[test]
 fn verify_rejects_the_wrong_key() {
-    let o = atoll(&["token", "verify", &vector("cca-token-02.cbor"), "--cpak", &vector(TFM)]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        &vector("cca-token-02.cbor"),
+        "--cpak",
+        &vector(TFM),
+    ]);
     assert!(!o.status.success());
-    assert!(out(&o).contains("platform signature: FAILED"), "{}", out(&o));
+    assert!(
+        out(&o).contains("platform signature: FAILED"),
+        "{}",
+        out(&o)
+    );
     assert!(err(&o).contains("platform signature"), "{}", err(&o));
 }
 
@@ -111,7 +147,8 @@ fn inputs() -> (serde_json::Value, serde_json::Value) {
     let show = atoll(&["token", "show", "--json", &vector("draft-ffm-00.cbor")]);
     let j: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     let (p, r) = (&j["platform"], &j["realm"]);
-    let jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(vector(TFM)).unwrap()).unwrap();
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vector(TFM)).unwrap()).unwrap();
     (
         json!([{"instance-id": p["instance-id"], "implementation-id": p["implementation-id"], "pkey": jwk}]),
         json!({
@@ -134,10 +171,22 @@ fn verify_takes_a_trust_anchor_file() {
     let dir = tempfile::tempdir().unwrap();
     let (ta, _) = inputs();
     let ta = write(dir.path(), "ta.json", &ta);
-    let o = atoll(&["token", "verify", &vector("draft-ffm-00.cbor"), "--cpak", &ta]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        &vector("draft-ffm-00.cbor"),
+        "--cpak",
+        &ta,
+    ]);
     assert!(o.status.success(), "{}", err(&o));
     // The anchor is pinned to draft-ffm-00's instance; token 02's platform is another.
-    let o = atoll(&["token", "verify", &vector("cca-token-02.cbor"), "--cpak", &ta]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        &vector("cca-token-02.cbor"),
+        "--cpak",
+        &ta,
+    ]);
     assert!(!o.status.success());
     assert!(err(&o).contains("no key in"), "{}", err(&o));
 }
@@ -149,7 +198,13 @@ fn appraise_pass_and_fail() {
     let ta_f = write(dir.path(), "ta.json", &ta);
     let rv_f = write(dir.path(), "rv.json", &rv);
     let args = |t: &str, rv: &str, json: bool| {
-        let mut a = vec!["token".to_owned(), "appraise".into(), vector(t), "--trust-anchors".into(), ta_f.clone()];
+        let mut a = vec![
+            "token".to_owned(),
+            "appraise".into(),
+            vector(t),
+            "--trust-anchors".into(),
+            ta_f.clone(),
+        ];
         a.extend(["--reference-values".to_owned(), rv.to_owned()]);
         if json {
             a.push("--json".into());
@@ -178,7 +233,11 @@ fn appraise_pass_and_fail() {
     assert_eq!(j["platform-reference-values"]["status"], "pass");
     assert_eq!(j["binding"]["status"], "pass");
     assert_eq!(j["verdict"], "contraindicated");
-    assert!(err(&o).contains("appraisal failed: realm reference values"), "{}", err(&o));
+    assert!(
+        err(&o).contains("appraisal failed: realm reference values"),
+        "{}",
+        err(&o)
+    );
 
     // No platform reference values: a warning, exit 0.
     let mut realm_only = rv.clone();
@@ -195,7 +254,13 @@ fn bad_input_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(err(&o).contains("reading the token"), "{}", err(&o));
     assert!(err(&o).contains("token collection"), "{}", err(&o));
-    let o = atoll(&["token", "verify", &vector("trustee.cbor"), "--cpak", &vector("trustee.cbor")]);
+    let o = atoll(&[
+        "token",
+        "verify",
+        &vector("trustee.cbor"),
+        "--cpak",
+        &vector("trustee.cbor"),
+    ]);
     assert!(!o.status.success());
     assert!(err(&o).contains("reading the platform key"), "{}", err(&o));
     let o = atoll(&["token", "show", "/nonexistent/token.cbor"]);

@@ -46,11 +46,17 @@ fn token(rak: &SigningKey, cpak: &SigningKey) -> Vec<u8> {
                 algorithm: Some("sha-256".into()),
             })
             .collect(),
-        verification_service: Some("https://veraison.example/.well-known/veraison/verification".into()),
+        verification_service: Some(
+            "https://veraison.example/.well-known/veraison/verification".into(),
+        ),
         hash_algo: "sha-256".into(),
         extra: vec![],
     };
-    encode_collection(&platform.sign_with(cpak).unwrap(), &realm.sign_with(rak).unwrap()).unwrap()
+    encode_collection(
+        &platform.sign_with(cpak).unwrap(),
+        &realm.sign_with(rak).unwrap(),
+    )
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -62,10 +68,14 @@ fn bench(c: &mut Criterion) {
     t.verify(&key).unwrap();
 
     // The baseline verifies the very same Sig_structures and signatures.
-    let (p_msg, r_msg) = (t.platform.envelope.to_be_signed(), t.realm.envelope.to_be_signed());
+    let (p_msg, r_msg) = (
+        t.platform.envelope.to_be_signed(),
+        t.realm.envelope.to_be_signed(),
+    );
     let p_sig = Signature::from_slice(t.platform.envelope.signature()).unwrap();
     let r_sig = Signature::from_slice(t.realm.envelope.signature()).unwrap();
-    let (p_key, r_key): (VerifyingKey, VerifyingKey) = (*cpak.verifying_key(), *rak.verifying_key());
+    let (p_key, r_key): (VerifyingKey, VerifyingKey) =
+        (*cpak.verifying_key(), *rak.verifying_key());
 
     let mut g = c.benchmark_group("cca_token_verify");
     g.bench_function("baseline: 2x bare P-384 ECDSA verify", |b| {

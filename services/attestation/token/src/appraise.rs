@@ -65,7 +65,12 @@ impl TrustAnchors {
             })
         };
         match &v {
-            Json::Array(a) => a.iter().enumerate().map(one).collect::<Result<_, _>>().map(TrustAnchors),
+            Json::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(one)
+                .collect::<Result<_, _>>()
+                .map(TrustAnchors),
             Json::Object(_) => Ok(TrustAnchors(vec![one((0, &v))?])),
             _ => Err(InputError::Field {
                 field: "trust anchors".into(),
@@ -80,10 +85,16 @@ impl TrustAnchors {
     }
 
     /// The anchors that apply to a platform with these ids.
-    pub fn matching<'a>(&'a self, instance_id: &'a [u8], implementation_id: &'a [u8]) -> impl Iterator<Item = &'a TrustAnchor> {
+    pub fn matching<'a>(
+        &'a self,
+        instance_id: &'a [u8],
+        implementation_id: &'a [u8],
+    ) -> impl Iterator<Item = &'a TrustAnchor> {
         self.0.iter().filter(move |a| {
             a.instance_id.as_deref().is_none_or(|i| i == instance_id)
-                && a.implementation_id.as_deref().is_none_or(|i| i == implementation_id)
+                && a.implementation_id
+                    .as_deref()
+                    .is_none_or(|i| i == implementation_id)
         })
     }
 }
@@ -197,10 +208,11 @@ fn hash_algo(name: &str, field: &str) -> Result<HashAlgo, InputError> {
 impl ReferenceValues {
     /// Parses `{"platform": [...], "realm": [...]}` (either may be absent).
     pub fn from_json(text: &[u8]) -> Result<Self, InputError> {
-        let raw: RawReferenceValues = serde_json::from_slice(text).map_err(|source| InputError::Json {
-            what: "reference values".into(),
-            source,
-        })?;
+        let raw: RawReferenceValues =
+            serde_json::from_slice(text).map_err(|source| InputError::Json {
+                what: "reference values".into(),
+                source,
+            })?;
         let platform = raw
             .platform
             .iter()
@@ -218,7 +230,10 @@ impl ReferenceValues {
                             let f = |n: &str| format!("platform[{i}].sw-components[{j}].{n}");
                             Ok(ComponentReference {
                                 component_type: c.component_type.clone(),
-                                measurement: hex_field(&c.measurement_value, &f("measurement-value"))?,
+                                measurement: hex_field(
+                                    &c.measurement_value,
+                                    &f("measurement-value"),
+                                )?,
                                 signer_id: hex_field(&c.signer_id, &f("signer-id"))?,
                                 version: c.version.clone(),
                                 algorithm: c.hash_algo_id.clone(),
@@ -379,7 +394,9 @@ impl Appraisal {
 /// the reference values.
 pub fn appraise(token: &CcaToken, anchors: &TrustAnchors, refs: &ReferenceValues) -> Appraisal {
     let p = &token.platform.claims;
-    let candidates: Vec<&TrustAnchor> = anchors.matching(&p.instance_id, &p.implementation_id).collect();
+    let candidates: Vec<&TrustAnchor> = anchors
+        .matching(&p.instance_id, &p.implementation_id)
+        .collect();
     let (trust_anchor, platform_signature) = if candidates.is_empty() {
         (
             Check::fail(format!(
@@ -390,14 +407,25 @@ pub fn appraise(token: &CcaToken, anchors: &TrustAnchors, refs: &ReferenceValues
             Check::not_checked("no trust anchor"),
         )
     } else {
-        let ta = Check::pass(format!("{} anchor(s) apply to instance id {}", candidates.len(), hex::encode(p.instance_id)));
-        let results: Vec<_> = candidates.iter().map(|a| token.platform.verify(&a.key)).collect();
+        let ta = Check::pass(format!(
+            "{} anchor(s) apply to instance id {}",
+            candidates.len(),
+            hex::encode(p.instance_id)
+        ));
+        let results: Vec<_> = candidates
+            .iter()
+            .map(|a| token.platform.verify(&a.key))
+            .collect();
         let sig = match results.iter().position(Result::is_ok) {
             Some(i) => Check::pass(format!(
                 "{} with the {} key of anchor {}",
                 token.platform.envelope.algorithm().name(),
                 candidates[i].key.curve(),
-                anchors.0.iter().position(|a| std::ptr::eq(a, candidates[i])).unwrap_or(i)
+                anchors
+                    .0
+                    .iter()
+                    .position(|a| std::ptr::eq(a, candidates[i]))
+                    .unwrap_or(i)
             )),
             None => Check::fail(
                 results
@@ -441,7 +469,10 @@ fn appraise_platform(token: &CcaToken, refs: &ReferenceValues) -> Check {
             continue;
         }
         if r.config != p.config {
-            why.push(format!("platform[{i}]: platform configuration {} differs", hex::encode(&p.config)));
+            why.push(format!(
+                "platform[{i}]: platform configuration {} differs",
+                hex::encode(&p.config)
+            ));
             continue;
         }
         let unknown: Vec<String> = p
@@ -460,7 +491,10 @@ fn appraise_platform(token: &CcaToken, refs: &ReferenceValues) -> Check {
                 p.sw_components.len()
             ));
         }
-        why.push(format!("platform[{i}]: unknown software component(s): {}", unknown.join(", ")));
+        why.push(format!(
+            "platform[{i}]: unknown software component(s): {}",
+            unknown.join(", ")
+        ));
     }
     if why.is_empty() {
         Check::fail(format!(
@@ -490,22 +524,36 @@ fn appraise_realm(token: &CcaToken, refs: &ReferenceValues) -> Check {
                 }
             }
         }
-        if e.personalization_value.as_deref().is_some_and(|v| v != r.personalization_value) {
-            diffs.push(format!("personalization value {}", hex::encode(r.personalization_value)));
+        if e.personalization_value
+            .as_deref()
+            .is_some_and(|v| v != r.personalization_value)
+        {
+            diffs.push(format!(
+                "personalization value {}",
+                hex::encode(r.personalization_value)
+            ));
         }
         if e.rak_hash_algo != r.rak_hash_algo {
             diffs.push(format!("RAK hash algorithm {}", r.rak_hash_algo.name()));
         }
-        if e.measurement_hash_algo.is_some_and(|a| a != r.measurement_hash_algo) {
+        if e.measurement_hash_algo
+            .is_some_and(|a| a != r.measurement_hash_algo)
+        {
             diffs.push(format!("hash algorithm {}", r.measurement_hash_algo.name()));
         }
         if diffs.is_empty() {
             return Check::pass(format!("RIM and constrained claims match realm[{i}]"));
         }
-        why.push(format!("realm[{i}] has this RIM but differs in {}", diffs.join(", ")));
+        why.push(format!(
+            "realm[{i}] has this RIM but differs in {}",
+            diffs.join(", ")
+        ));
     }
     if why.is_empty() {
-        Check::fail(format!("RIM {} is not among the reference values", hex::encode(&r.rim)))
+        Check::fail(format!(
+            "RIM {} is not among the reference values",
+            hex::encode(&r.rim)
+        ))
     } else {
         Check::fail(why.join("; "))
     }

@@ -147,7 +147,8 @@ impl RealmPublicKey {
                     (Some(x), Some(y)) => (x.to_vec(), y.to_vec()),
                     _ => (Vec::new(), Vec::new()),
                 };
-                let cose = CoseKeyBuilder::new_ec2_pub_key(iana::EllipticCurve::P_384, x, y).build();
+                let cose =
+                    CoseKeyBuilder::new_ec2_pub_key(iana::EllipticCurve::P_384, x, y).build();
                 cose.to_vec()
                     .map_err(|e| EncodeError::Cbor(alloc::format!("{e}")))?
             }
@@ -162,9 +163,10 @@ impl RealmPublicKey {
     /// Parses the contents of claim 44237, in either form.
     pub fn from_claim_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() == 97 && bytes[0] == 0x04 {
-            let key = p384::PublicKey::from_sec1_bytes(bytes).map_err(|_| DecodeError::InvalidRak {
-                reason: "raw point is not on P-384",
-            })?;
+            let key =
+                p384::PublicKey::from_sec1_bytes(bytes).map_err(|_| DecodeError::InvalidRak {
+                    reason: "raw point is not on P-384",
+                })?;
             return Ok(RealmPublicKey {
                 encoded: bytes.to_vec(),
                 form: RakForm::RawPoint,
@@ -206,12 +208,12 @@ impl RealmPublicKey {
         };
         let x = coord(iana::Ec2KeyParameter::X)?;
         let y = coord(iana::Ec2KeyParameter::Y)?;
-        let point = EncodedPoint::<p384::NistP384>::from_affine_coordinates(x.into(), y.into(), false);
-        let key = Option::<p384::PublicKey>::from(p384::PublicKey::from_encoded_point(&point)).ok_or(
-            DecodeError::InvalidRak {
+        let point =
+            EncodedPoint::<p384::NistP384>::from_affine_coordinates(x.into(), y.into(), false);
+        let key = Option::<p384::PublicKey>::from(p384::PublicKey::from_encoded_point(&point))
+            .ok_or(DecodeError::InvalidRak {
                 reason: "COSE_Key point is not on P-384",
-            },
-        )?;
+            })?;
         Ok(RealmPublicKey {
             encoded: bytes.to_vec(),
             form: RakForm::CoseKey,

@@ -9,7 +9,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ciborium::Value;
-use coset::{iana, Algorithm, CborSerializable, CoseSign1, RegisteredLabelWithPrivate, TaggedCborSerializable};
+use coset::{
+    iana, Algorithm, CborSerializable, CoseSign1, RegisteredLabelWithPrivate,
+    TaggedCborSerializable,
+};
 
 use crate::claims::{key, HashAlgo, PlatformClaims, RealmClaims, RealmPublicKey, SwComponent};
 use crate::encode::SignatureAlgorithm;
@@ -104,12 +107,20 @@ pub fn decode(bytes: &[u8]) -> Result<CcaToken, DecodeError> {
     let part = TokenPart::Collection;
     let (tag, inner) = match parse_cbor(bytes, part)? {
         Value::Tag(t, inner) => (t, *inner),
-        _ => return Err(DecodeError::UnexpectedTag { found: TagFound(None) }),
+        _ => {
+            return Err(DecodeError::UnexpectedTag {
+                found: TagFound(None),
+            })
+        }
     };
     let form = match tag {
         TAG_CCA_TOKEN => CollectionForm::Tag399,
         TAG_CMW_COLLECTION => CollectionForm::Tag907,
-        t => return Err(DecodeError::UnexpectedTag { found: TagFound(Some(t)) }),
+        t => {
+            return Err(DecodeError::UnexpectedTag {
+                found: TagFound(Some(t)),
+            })
+        }
     };
     let Value::Map(entries) = inner else {
         return Err(DecodeError::WrongType {
@@ -122,8 +133,12 @@ pub fn decode(bytes: &[u8]) -> Result<CcaToken, DecodeError> {
     let mut realm = None;
     for (k, v) in entries {
         let key_num = match k {
-            Value::Integer(i) if i128::from(i) == i128::from(key::COLLECTION_PLATFORM) => key::COLLECTION_PLATFORM,
-            Value::Integer(i) if i128::from(i) == i128::from(key::COLLECTION_REALM) => key::COLLECTION_REALM,
+            Value::Integer(i) if i128::from(i) == i128::from(key::COLLECTION_PLATFORM) => {
+                key::COLLECTION_PLATFORM
+            }
+            Value::Integer(i) if i128::from(i) == i128::from(key::COLLECTION_REALM) => {
+                key::COLLECTION_REALM
+            }
             other => {
                 return Err(DecodeError::UnexpectedEntry {
                     key: describe_key(&other),
@@ -172,7 +187,11 @@ fn unwrap_entry(v: Value, form: CollectionForm, key: u64) -> Result<Vec<u8>, Dec
             expected: "a byte string",
         }),
         (CollectionForm::Tag907, Value::Array(a)) => match <[Value; 2]>::try_from(a) {
-            Ok([Value::Integer(cf), Value::Bytes(b)]) if i128::from(cf) == CONTENT_FORMAT_COSE_SIGN1 => Ok(b),
+            Ok([Value::Integer(cf), Value::Bytes(b)])
+                if i128::from(cf) == CONTENT_FORMAT_COSE_SIGN1 =>
+            {
+                Ok(b)
+            }
             Ok([Value::Integer(cf), _]) => Err(DecodeError::ContentFormat {
                 key,
                 found: Some(i128::from(cf)),
@@ -208,8 +227,12 @@ fn decode_envelope(bytes: &[u8], part: TokenPart) -> Result<SignedEnvelope, Deco
         CoseSign1::from_slice(bytes).map_err(cose)?
     };
     let alg = match &sign1.protected.header.alg {
-        Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES384)) => SignatureAlgorithm::Es384,
-        Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) => SignatureAlgorithm::Es256,
+        Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES384)) => {
+            SignatureAlgorithm::Es384
+        }
+        Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) => {
+            SignatureAlgorithm::Es256
+        }
         other => {
             return Err(DecodeError::UnsupportedAlgorithm {
                 part,
@@ -250,7 +273,9 @@ impl Claims {
         let mut entries: Vec<(i64, Option<Value>)> = Vec::with_capacity(m.len());
         for (k, v) in m {
             let k = match k {
-                Value::Integer(i) => i64::try_from(i).map_err(|_| DecodeError::ClaimKeyNotInteger { part })?,
+                Value::Integer(i) => {
+                    i64::try_from(i).map_err(|_| DecodeError::ClaimKeyNotInteger { part })?
+                }
                 _ => return Err(DecodeError::ClaimKeyNotInteger { part }),
             };
             if entries.iter().any(|(e, _)| *e == k) {
@@ -262,7 +287,10 @@ impl Claims {
     }
 
     fn take(&mut self, key: i64) -> Option<Value> {
-        self.entries.iter_mut().find(|(k, _)| *k == key).and_then(|(_, v)| v.take())
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.take())
     }
 
     fn required(&mut self, key: i64, name: &'static str) -> Result<Value, DecodeError> {
@@ -313,7 +341,11 @@ impl Claims {
         }
     }
 
-    fn optional_text(&mut self, key: i64, name: &'static str) -> Result<Option<String>, DecodeError> {
+    fn optional_text(
+        &mut self,
+        key: i64,
+        name: &'static str,
+    ) -> Result<Option<String>, DecodeError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Text(t)) => Ok(Some(t)),
@@ -397,7 +429,8 @@ pub fn decode_platform_token(bytes: &[u8]) -> Result<PlatformToken, DecodeError>
             found: challenge.len(),
         });
     }
-    let implementation_id = c.fixed::<32>(key::PLAT_IMPLEMENTATION_ID, "implementation id", "32")?;
+    let implementation_id =
+        c.fixed::<32>(key::PLAT_IMPLEMENTATION_ID, "implementation id", "32")?;
     let instance_id = c.fixed::<33>(key::PLAT_INSTANCE_ID, "instance id", "33")?;
     let config = c.bytes(key::PLAT_CONFIG, "platform configuration")?;
     let lifecycle = match c.required(key::PLAT_LIFECYCLE, "lifecycle")? {
@@ -413,7 +446,8 @@ pub fn decode_platform_token(bytes: &[u8]) -> Result<PlatformToken, DecodeError>
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(c.type_err(key::PLAT_SW_COMPONENTS, "software components", "an array")),
     };
-    let verification_service = c.optional_text(key::PLAT_VERIFICATION_SERVICE, "verification service")?;
+    let verification_service =
+        c.optional_text(key::PLAT_VERIFICATION_SERVICE, "verification service")?;
     let hash_algo = c.text(key::PLAT_HASH_ALGO, "hash algorithm")?;
     Ok(PlatformToken {
         claims: PlatformClaims {
@@ -442,7 +476,9 @@ fn sw_component(index: usize, v: Value) -> Result<SwComponent, DecodeError> {
     let mut seen = [false; 7];
     for (k, v) in m {
         let k = match k {
-            Value::Integer(i) => u8::try_from(i).ok().filter(|k| matches!(k, 1 | 2 | 4 | 5 | 6)),
+            Value::Integer(i) => u8::try_from(i)
+                .ok()
+                .filter(|k| matches!(k, 1 | 2 | 4 | 5 | 6)),
             _ => None,
         }
         .ok_or(err("unknown key (expected 1, 2, 4, 5 or 6)"))?;

@@ -156,7 +156,8 @@ fn text(s: &str) -> Value {
 
 fn to_bytes(v: &Value) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
-    ciborium::ser::into_writer(v, &mut out).map_err(|e| EncodeError::Cbor(alloc::format!("{e:?}")))?;
+    ciborium::ser::into_writer(v, &mut out)
+        .map_err(|e| EncodeError::Cbor(alloc::format!("{e:?}")))?;
     Ok(out)
 }
 
@@ -166,10 +167,22 @@ impl RealmClaims {
     pub fn to_value(&self) -> Value {
         let mut m = vec![
             (int(key::CHALLENGE), Value::Bytes(self.challenge.to_vec())),
-            (int(key::REALM_RPV), Value::Bytes(self.personalization_value.to_vec())),
-            (int(key::REALM_PUB_KEY), Value::Bytes(self.rak.encoded().to_vec())),
-            (int(key::REALM_HASH_ALGO), text(self.measurement_hash_algo.name())),
-            (int(key::REALM_PUB_KEY_HASH_ALGO), text(self.rak_hash_algo.name())),
+            (
+                int(key::REALM_RPV),
+                Value::Bytes(self.personalization_value.to_vec()),
+            ),
+            (
+                int(key::REALM_PUB_KEY),
+                Value::Bytes(self.rak.encoded().to_vec()),
+            ),
+            (
+                int(key::REALM_HASH_ALGO),
+                text(self.measurement_hash_algo.name()),
+            ),
+            (
+                int(key::REALM_PUB_KEY_HASH_ALGO),
+                text(self.rak_hash_algo.name()),
+            ),
         ];
         if let Some(p) = &self.profile {
             m.push((int(key::PROFILE), text(p)));
@@ -190,7 +203,10 @@ impl RealmClaims {
 
     /// The realm token awaiting its ES384 signature by the RAK.
     pub fn unsigned_token(&self) -> Result<UnsignedToken, EncodeError> {
-        Ok(UnsignedToken::new(self.encode()?, SignatureAlgorithm::Es384))
+        Ok(UnsignedToken::new(
+            self.encode()?,
+            SignatureAlgorithm::Es384,
+        ))
     }
 
     /// Signs the realm token with the RAK. Refuses a key other than the one
@@ -229,13 +245,24 @@ impl PlatformClaims {
         let mut m = vec![
             (int(key::PROFILE), text(&self.profile)),
             (int(key::CHALLENGE), Value::Bytes(self.challenge.clone())),
-            (int(key::PLAT_IMPLEMENTATION_ID), Value::Bytes(self.implementation_id.to_vec())),
-            (int(key::PLAT_INSTANCE_ID), Value::Bytes(self.instance_id.to_vec())),
+            (
+                int(key::PLAT_IMPLEMENTATION_ID),
+                Value::Bytes(self.implementation_id.to_vec()),
+            ),
+            (
+                int(key::PLAT_INSTANCE_ID),
+                Value::Bytes(self.instance_id.to_vec()),
+            ),
             (int(key::PLAT_CONFIG), Value::Bytes(self.config.clone())),
             (int(key::PLAT_LIFECYCLE), int(i64::from(self.lifecycle))),
             (
                 int(key::PLAT_SW_COMPONENTS),
-                Value::Array(self.sw_components.iter().map(SwComponent::to_value).collect()),
+                Value::Array(
+                    self.sw_components
+                        .iter()
+                        .map(SwComponent::to_value)
+                        .collect(),
+                ),
             ),
         ];
         if let Some(v) = &self.verification_service {
@@ -269,7 +296,10 @@ impl PlatformClaims {
 
 /// The RMM 1.0 collection: tag 399 around `{44234: platform, 44241: realm}`,
 /// in that order. Both arguments are tagged COSE_Sign1 bytes.
-pub fn encode_collection(platform_token: &[u8], realm_token: &[u8]) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_collection(
+    platform_token: &[u8],
+    realm_token: &[u8],
+) -> Result<Vec<u8>, EncodeError> {
     let v = Value::Tag(
         399,
         Box::new(Value::Map(vec![

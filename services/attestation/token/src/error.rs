@@ -179,7 +179,9 @@ pub enum DecodeError {
         reason: &'static str,
     },
     /// The REM claim does not hold exactly four byte strings.
-    #[error("realm token: claim 44239 (REMs) must be an array of 4 byte strings, found {found} entries")]
+    #[error(
+        "realm token: claim 44239 (REMs) must be an array of 4 byte strings, found {found} entries"
+    )]
     RemCount {
         /// Entries found.
         found: usize,

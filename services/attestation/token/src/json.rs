@@ -75,7 +75,9 @@ pub(crate) fn parse_json(text: &[u8], what: &str) -> Result<Json, InputError> {
 }
 
 pub(crate) fn hex_field(v: &str, field: &str) -> Result<Vec<u8>, InputError> {
-    hex::decode(v).map_err(|_| InputError::Hex { field: field.into() })
+    hex::decode(v).map_err(|_| InputError::Hex {
+        field: field.into(),
+    })
 }
 
 /// Reads and decodes a token file.
@@ -100,7 +102,9 @@ impl PlatformKey {
             return Err(InputError::Jwk("kty is not \"EC\"".into()));
         }
         if jwk.get("d").is_some() {
-            return Err(InputError::Jwk("holds a private key (\"d\"); give the public key only".into()));
+            return Err(InputError::Jwk(
+                "holds a private key (\"d\"); give the public key only".into(),
+            ));
         }
         let coord = |name: &str| {
             let s = field(name)?;
@@ -112,18 +116,28 @@ impl PlatformKey {
         let bad = |crv: &str| InputError::Jwk(format!("x, y are not a point on {crv}"));
         match field("crv")? {
             "P-256" if x.len() == 32 && y.len() == 32 => {
-                let p = p256::EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
+                let p = p256::EncodedPoint::from_affine_coordinates(
+                    x.as_slice().into(),
+                    y.as_slice().into(),
+                    false,
+                );
                 p256::ecdsa::VerifyingKey::from_encoded_point(&p)
                     .map(PlatformKey::P256)
                     .map_err(|_| bad("P-256"))
             }
             "P-384" if x.len() == 48 && y.len() == 48 => {
-                let p = p384::EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
+                let p = p384::EncodedPoint::from_affine_coordinates(
+                    x.as_slice().into(),
+                    y.as_slice().into(),
+                    false,
+                );
                 p384::ecdsa::VerifyingKey::from_encoded_point(&p)
                     .map(PlatformKey::P384)
                     .map_err(|_| bad("P-384"))
             }
-            "P-256" | "P-384" => Err(InputError::Jwk("coordinate length does not fit the curve".into())),
+            "P-256" | "P-384" => Err(InputError::Jwk(
+                "coordinate length does not fit the curve".into(),
+            )),
             other => Err(InputError::Jwk(format!("unsupported curve {other:?}"))),
         }
     }
@@ -172,7 +186,12 @@ pub fn cbor_to_json(v: &Value) -> Json {
 }
 
 fn extra_json(extra: &[(i64, Value)]) -> Json {
-    Json::Object(extra.iter().map(|(k, v)| (k.to_string(), cbor_to_json(v))).collect())
+    Json::Object(
+        extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), cbor_to_json(v)))
+            .collect(),
+    )
 }
 
 fn opt(m: &mut Map<String, Json>, k: &str, v: &Option<String>) {
@@ -186,7 +205,10 @@ impl SwComponent {
     pub fn to_json(&self) -> Json {
         let mut m = Map::new();
         opt(&mut m, "component-type", &self.component_type);
-        m.insert("measurement-value".into(), hex::encode(&self.measurement).into());
+        m.insert(
+            "measurement-value".into(),
+            hex::encode(&self.measurement).into(),
+        );
         opt(&mut m, "version", &self.version);
         m.insert("signer-id".into(), hex::encode(&self.signer_id).into());
         opt(&mut m, "hash-algo-id", &self.algorithm);
@@ -200,16 +222,27 @@ impl PlatformClaims {
         let mut m = Map::new();
         m.insert("profile".into(), self.profile.clone().into());
         m.insert("challenge".into(), hex::encode(&self.challenge).into());
-        m.insert("implementation-id".into(), hex::encode(self.implementation_id).into());
+        m.insert(
+            "implementation-id".into(),
+            hex::encode(self.implementation_id).into(),
+        );
         m.insert("instance-id".into(), hex::encode(self.instance_id).into());
-        m.insert("platform-configuration".into(), hex::encode(&self.config).into());
+        m.insert(
+            "platform-configuration".into(),
+            hex::encode(&self.config).into(),
+        );
         m.insert(
             "lifecycle".into(),
             json!({ "value": self.lifecycle, "state": self.lifecycle_state() }),
         );
         m.insert(
             "sw-components".into(),
-            Json::Array(self.sw_components.iter().map(SwComponent::to_json).collect()),
+            Json::Array(
+                self.sw_components
+                    .iter()
+                    .map(SwComponent::to_json)
+                    .collect(),
+            ),
         );
         opt(&mut m, "verification-service", &self.verification_service);
         m.insert("hash-algo-id".into(), self.hash_algo.clone().into());
@@ -226,7 +259,10 @@ impl RealmClaims {
         let mut m = Map::new();
         opt(&mut m, "profile", &self.profile);
         m.insert("challenge".into(), hex::encode(self.challenge).into());
-        m.insert("personalization-value".into(), hex::encode(self.personalization_value).into());
+        m.insert(
+            "personalization-value".into(),
+            hex::encode(self.personalization_value).into(),
+        );
         m.insert("public-key".into(), hex::encode(self.rak.encoded()).into());
         m.insert(
             "public-key-form".into(),
@@ -236,8 +272,14 @@ impl RealmClaims {
             }
             .into(),
         );
-        m.insert("hash-algorithm".into(), self.measurement_hash_algo.name().into());
-        m.insert("rak-hash-algorithm".into(), self.rak_hash_algo.name().into());
+        m.insert(
+            "hash-algorithm".into(),
+            self.measurement_hash_algo.name().into(),
+        );
+        m.insert(
+            "rak-hash-algorithm".into(),
+            self.rak_hash_algo.name().into(),
+        );
         m.insert("initial-measurement".into(), hex::encode(&self.rim).into());
         m.insert(
             "extensible-measurements".into(),

@@ -55,10 +55,14 @@ impl PlatformToken {
     pub fn verify(&self, cpak: &PlatformKey) -> Result<(), VerifyError> {
         let env = &self.envelope;
         let ok = match (env.algorithm(), cpak) {
-            (SignatureAlgorithm::Es384, PlatformKey::P384(k)) => p384::ecdsa::Signature::from_slice(env.signature())
-                .is_ok_and(|sig| k.verify(&env.to_be_signed(), &sig).is_ok()),
-            (SignatureAlgorithm::Es256, PlatformKey::P256(k)) => p256::ecdsa::Signature::from_slice(env.signature())
-                .is_ok_and(|sig| k.verify(&env.to_be_signed(), &sig).is_ok()),
+            (SignatureAlgorithm::Es384, PlatformKey::P384(k)) => {
+                p384::ecdsa::Signature::from_slice(env.signature())
+                    .is_ok_and(|sig| k.verify(&env.to_be_signed(), &sig).is_ok())
+            }
+            (SignatureAlgorithm::Es256, PlatformKey::P256(k)) => {
+                p256::ecdsa::Signature::from_slice(env.signature())
+                    .is_ok_and(|sig| k.verify(&env.to_be_signed(), &sig).is_ok())
+            }
             (alg, key) => {
                 return Err(VerifyError::PlatformKeyMismatch {
                     token_alg: alg.name(),

@@ -3,7 +3,9 @@
 
 mod common;
 
-use atoll_cca_token::appraise::{appraise, Appraisal, ReferenceValues, Status, TrustAnchors, Verdict};
+use atoll_cca_token::appraise::{
+    appraise, Appraisal, ReferenceValues, Status, TrustAnchors, Verdict,
+};
 use atoll_cca_token::json::{load_token, InputError};
 use atoll_cca_token::CcaToken;
 use common::{read_vector, vector};
@@ -55,7 +57,12 @@ fn statuses(a: &Appraisal) -> Vec<Status> {
 
 #[test]
 fn all_checks_pass_on_matching_references() {
-    for name in ["draft-ffm-00.cbor", "cca-token-01.cbor", "cmw-tag907.cbor", "trustee.cbor"] {
+    for name in [
+        "draft-ffm-00.cbor",
+        "cca-token-01.cbor",
+        "cmw-tag907.cbor",
+        "trustee.cbor",
+    ] {
         let t = load_token(vector(name)).unwrap();
         let a = appraise(&t, &anchors(pinned_anchor(&t)), &refs(exact_refs(&t)));
         assert_eq!(statuses(&a), vec![Status::Pass; 6], "{name}: {a:#?}");
@@ -100,7 +107,11 @@ fn wrong_key_fails_the_platform_signature() {
     let a = appraise(&t, &anchors(ta), &refs(exact_refs(&t)));
     assert_eq!(a.trust_anchor.status, Status::Pass);
     assert_eq!(a.platform_signature.status, Status::Fail);
-    assert!(a.platform_signature.detail.contains("P-256"), "{}", a.platform_signature.detail);
+    assert!(
+        a.platform_signature.detail.contains("P-256"),
+        "{}",
+        a.platform_signature.detail
+    );
 }
 
 #[test]
@@ -111,8 +122,15 @@ fn unknown_firmware_fails_platform_reference_values() {
     let a = appraise(&t, &anchors(pinned_anchor(&t)), &refs(r));
     assert_eq!(a.platform_reference_values.status, Status::Fail);
     assert_eq!(a.realm_reference_values.status, Status::Pass);
-    let comp = t.platform.claims.sw_components[2].component_type.clone().unwrap();
-    assert!(a.platform_reference_values.detail.contains(&comp), "{}", a.platform_reference_values.detail);
+    let comp = t.platform.claims.sw_components[2]
+        .component_type
+        .clone()
+        .unwrap();
+    assert!(
+        a.platform_reference_values.detail.contains(&comp),
+        "{}",
+        a.platform_reference_values.detail
+    );
 
     let mut r = exact_refs(&t);
     r["platform"][0]["implementation-id"] = json!("11".repeat(32));
@@ -168,16 +186,26 @@ fn missing_reference_values_give_a_warning() {
 
 #[test]
 fn bad_inputs_are_typed_errors() {
-    assert!(matches!(TrustAnchors::from_json(b"nope"), Err(InputError::Json { .. })));
+    assert!(matches!(
+        TrustAnchors::from_json(b"nope"),
+        Err(InputError::Json { .. })
+    ));
     assert!(matches!(
         TrustAnchors::from_json(br#"{"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}"#),
         Err(InputError::Jwk(_))
     ));
     let mut jwk = tfm_jwk();
     jwk["y"] = jwk["x"].clone();
-    assert!(matches!(TrustAnchors::from_json(jwk.to_string().as_bytes()), Err(InputError::Jwk(_))));
     assert!(matches!(
-        TrustAnchors::from_json(json!([{"instance-id": "zz", "pkey": tfm_jwk()}]).to_string().as_bytes()),
+        TrustAnchors::from_json(jwk.to_string().as_bytes()),
+        Err(InputError::Jwk(_))
+    ));
+    assert!(matches!(
+        TrustAnchors::from_json(
+            json!([{"instance-id": "zz", "pkey": tfm_jwk()}])
+                .to_string()
+                .as_bytes()
+        ),
         Err(InputError::Hex { .. })
     ));
     assert!(matches!(
@@ -185,15 +213,23 @@ fn bad_inputs_are_typed_errors() {
         Err(InputError::Field { .. })
     ));
     assert!(matches!(
-        ReferenceValues::from_json(br#"{"realm": [{"initial-measurement": "00", "rak-hash-algorithm": "md5"}]}"#),
+        ReferenceValues::from_json(
+            br#"{"realm": [{"initial-measurement": "00", "rak-hash-algorithm": "md5"}]}"#
+        ),
         Err(InputError::Field { .. })
     ));
     assert!(matches!(
         ReferenceValues::from_json(br#"{"realm": [{"rak-hash-algorithm": "sha-256"}]}"#),
         Err(InputError::Json { .. })
     ));
-    assert!(matches!(load_token(vector("README.md")), Err(InputError::Token { .. })));
-    assert!(matches!(load_token(vector("absent.cbor")), Err(InputError::Io { .. })));
+    assert!(matches!(
+        load_token(vector("README.md")),
+        Err(InputError::Token { .. })
+    ));
+    assert!(matches!(
+        load_token(vector("absent.cbor")),
+        Err(InputError::Io { .. })
+    ));
 }
 
 #[test]

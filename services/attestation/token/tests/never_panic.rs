@@ -5,7 +5,9 @@
 
 mod common;
 
-use atoll_cca_token::{decode, decode_platform_token, decode_realm_token, encode_collection, PlatformKey};
+use atoll_cca_token::{
+    decode, decode_platform_token, decode_realm_token, encode_collection, PlatformKey,
+};
 use proptest::prelude::*;
 
 const VECTORS: [&str; 6] = [
@@ -65,8 +67,11 @@ fn exercise(bytes: &[u8]) {
 
 /// The platform and realm COSE_Sign1 bytes of a vector.
 fn inner(name: &str) -> (Vec<u8>, Vec<u8>) {
-    let t: ciborium::Value = ciborium::de::from_reader(common::read_vector(name).as_slice()).unwrap();
-    let ciborium::Value::Tag(_, m) = t else { panic!() };
+    let t: ciborium::Value =
+        ciborium::de::from_reader(common::read_vector(name).as_slice()).unwrap();
+    let ciborium::Value::Tag(_, m) = t else {
+        panic!()
+    };
     let unwrap = |v: &ciborium::Value| match v {
         ciborium::Value::Bytes(b) => b.clone(),
         ciborium::Value::Array(a) => a[1].as_bytes().unwrap().clone(),

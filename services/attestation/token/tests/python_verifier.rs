@@ -38,7 +38,10 @@ fn python_ready() {
 fn run(token: &[u8], cpak: &PlatformKey) -> Output {
     python_ready();
     let dir = tempfile::tempdir().unwrap();
-    let (t, k) = (dir.path().join("token.cbor"), dir.path().join("cpak.jwk.json"));
+    let (t, k) = (
+        dir.path().join("token.cbor"),
+        dir.path().join("cpak.jwk.json"),
+    );
     std::fs::write(&t, token).unwrap();
     std::fs::write(&k, cpak.to_jwk().to_string()).unwrap();
     Command::new("python3")
@@ -72,7 +75,11 @@ fn python_accepts_our_tokens() {
         realm.rak = RealmPublicKey::new(&p384::PublicKey::from(rak.verifying_key()), form).unwrap();
         realm.rak_hash_algo = rak_hash;
         let platform = platform_claims(&realm);
-        let token = encode_collection(&platform.sign_with(&cpak).unwrap(), &realm.sign_with(&rak).unwrap()).unwrap();
+        let token = encode_collection(
+            &platform.sign_with(&cpak).unwrap(),
+            &realm.sign_with(&rak).unwrap(),
+        )
+        .unwrap();
         let o = run(&token, &PlatformKey::from(*cpak.verifying_key()));
         let r = result(&o);
         assert!(o.status.success(), "{algo:?} {form:?}: {r}");
@@ -88,8 +95,11 @@ fn python_accepts_our_es256_platform_tokens() {
     let rak = fresh_p384();
     let cpak = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let realm = realm_claims(&rak, HashAlgo::Sha256);
-    let token =
-        encode_collection(&platform_claims(&realm).sign(&cpak).unwrap(), &realm.sign_with(&rak).unwrap()).unwrap();
+    let token = encode_collection(
+        &platform_claims(&realm).sign(&cpak).unwrap(),
+        &realm.sign_with(&rak).unwrap(),
+    )
+    .unwrap();
     let o = run(&token, &PlatformKey::from(*cpak.verifying_key()));
     assert!(o.status.success(), "{}", result(&o));
 }
@@ -107,9 +117,18 @@ fn python_rejects_what_we_reject() {
     let other = realm_claims(&other_rak, HashAlgo::Sha256);
     let token = encode_collection(&p_tok, &other.sign_with(&other_rak).unwrap()).unwrap();
     let r = result(&run(&token, &key));
-    assert_eq!((r["platform_signature"].clone(), r["realm_signature"].clone()), (true.into(), true.into()));
+    assert_eq!(
+        (
+            r["platform_signature"].clone(),
+            r["realm_signature"].clone()
+        ),
+        (true.into(), true.into())
+    );
     assert_eq!(r["binding"], false);
-    assert!(atoll_cca_token::decode(&token).unwrap().verify_binding().is_err());
+    assert!(atoll_cca_token::decode(&token)
+        .unwrap()
+        .verify_binding()
+        .is_err());
 
     // Wrong CPAK.
     let token = encode_collection(&p_tok, &realm.sign_with(&rak).unwrap()).unwrap();

@@ -4,14 +4,18 @@
 mod common;
 
 use atoll_cca_token::{
-    decode, encode_collection, DecodeError, EncodeError, HashAlgo, PlatformKey, RakForm, RealmPublicKey,
-    SignatureAlgorithm, TokenPart, UnsignedToken, Value, VerifyError,
+    decode, encode_collection, DecodeError, EncodeError, HashAlgo, PlatformKey, RakForm,
+    RealmPublicKey, SignatureAlgorithm, TokenPart, UnsignedToken, Value, VerifyError,
 };
 use common::{fresh_p384, platform_claims, realm_claims};
 
 fn claim_keys(payload: &[u8]) -> Vec<i128> {
     let v: Value = ciborium::de::from_reader(payload).unwrap();
-    v.as_map().unwrap().iter().map(|(k, _)| i128::from(k.as_integer().unwrap())).collect()
+    v.as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| i128::from(k.as_integer().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -28,7 +32,10 @@ fn realm_claims_in_reference_order_and_encoding() {
     // RAK is a 108-byte COSE_Key bstr {1:2, -1:2, -2:x, -3:y}.
     // (after claim 10 comes 19 accb 5840 <64 bytes> for the RPV)
     let cose_key_at = 4 + 64 + 3 + 2 + 64;
-    assert_eq!(&payload[cose_key_at..cose_key_at + 5], &[0x19, 0xac, 0xcd, 0x58, 0x6b]);
+    assert_eq!(
+        &payload[cose_key_at..cose_key_at + 5],
+        &[0x19, 0xac, 0xcd, 0x58, 0x6b]
+    );
     assert_eq!(
         &payload[cose_key_at + 5..cose_key_at + 12],
         &[0xa4, 0x01, 0x02, 0x20, 0x02, 0x21, 0x58]
@@ -36,7 +43,10 @@ fn realm_claims_in_reference_order_and_encoding() {
 
     let token = claims.sign_with(&rak).unwrap();
     // Tag 18, array of 4, protected {1: -35} as bstr, empty unprotected map.
-    assert_eq!(&token[..8], &[0xd2, 0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0]);
+    assert_eq!(
+        &token[..8],
+        &[0xd2, 0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0]
+    );
     // Deterministic: same claims, same key, same bytes.
     assert_eq!(token, claims.sign_with(&rak).unwrap());
 }
@@ -52,7 +62,13 @@ fn platform_claims_in_reference_order() {
     );
     let v: Value = ciborium::de::from_reader(payload.as_slice()).unwrap();
     let comps = v.as_map().unwrap()[6].1.as_array().unwrap();
-    let keys = |c: &Value| -> Vec<i128> { c.as_map().unwrap().iter().map(|(k, _)| k.as_integer().unwrap().into()).collect() };
+    let keys = |c: &Value| -> Vec<i128> {
+        c.as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_integer().unwrap().into())
+            .collect()
+    };
     assert_eq!(keys(&comps[0]), vec![1, 2, 4, 5, 6]);
     assert_eq!(keys(&comps[1]), vec![2, 5]);
 }
@@ -66,13 +82,29 @@ fn collection_is_tag_399_platform_first() {
     );
 }
 
-fn build(algo: HashAlgo) -> (Vec<u8>, PlatformKey, atoll_cca_token::RealmClaims, atoll_cca_token::PlatformClaims) {
+fn build(
+    algo: HashAlgo,
+) -> (
+    Vec<u8>,
+    PlatformKey,
+    atoll_cca_token::RealmClaims,
+    atoll_cca_token::PlatformClaims,
+) {
     let rak = fresh_p384();
     let cpak = fresh_p384();
     let realm = realm_claims(&rak, algo);
     let platform = platform_claims(&realm);
-    let token = encode_collection(&platform.sign_with(&cpak).unwrap(), &realm.sign_with(&rak).unwrap()).unwrap();
-    (token, PlatformKey::from(*cpak.verifying_key()), realm, platform)
+    let token = encode_collection(
+        &platform.sign_with(&cpak).unwrap(),
+        &realm.sign_with(&rak).unwrap(),
+    )
+    .unwrap();
+    (
+        token,
+        PlatformKey::from(*cpak.verifying_key()),
+        realm,
+        platform,
+    )
 }
 
 #[test]
@@ -85,7 +117,10 @@ fn round_trip_and_verify() {
         t.verify(&cpak).unwrap();
         // Re-encoding the decoded claims gives the signed payload byte for byte.
         assert_eq!(t.realm.claims.encode().unwrap(), t.realm.envelope.payload());
-        assert_eq!(t.platform.claims.encode().unwrap(), t.platform.envelope.payload());
+        assert_eq!(
+            t.platform.claims.encode().unwrap(),
+            t.platform.envelope.payload()
+        );
     }
 }
 
@@ -94,14 +129,22 @@ fn round_trip_raw_rak_sha512_binding_and_extra_claims() {
     let rak = fresh_p384();
     let cpak = fresh_p384();
     let mut realm = realm_claims(&rak, HashAlgo::Sha512);
-    realm.rak = RealmPublicKey::new(&p384::PublicKey::from(rak.verifying_key()), RakForm::RawPoint).unwrap();
+    realm.rak = RealmPublicKey::new(
+        &p384::PublicKey::from(rak.verifying_key()),
+        RakForm::RawPoint,
+    )
+    .unwrap();
     realm.rak_hash_algo = HashAlgo::Sha512;
     realm.profile = None;
     realm.extra = vec![(44243, Value::Integer(1.into()))];
     let mut platform = platform_claims(&realm);
     platform.verification_service = None;
     platform.extra = vec![(-70000, Value::Text("x".into()))];
-    let token = encode_collection(&platform.sign_with(&cpak).unwrap(), &realm.sign_with(&rak).unwrap()).unwrap();
+    let token = encode_collection(
+        &platform.sign_with(&cpak).unwrap(),
+        &realm.sign_with(&rak).unwrap(),
+    )
+    .unwrap();
     let t = decode(&token).unwrap();
     assert_eq!(t.realm.claims, realm);
     assert_eq!(t.platform.claims, platform);
@@ -115,7 +158,11 @@ fn es256_platform_token() {
     let cpak = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let realm = realm_claims(&rak, HashAlgo::Sha256);
     let platform = platform_claims(&realm);
-    let token = encode_collection(&platform.sign(&cpak).unwrap(), &realm.sign_with(&rak).unwrap()).unwrap();
+    let token = encode_collection(
+        &platform.sign(&cpak).unwrap(),
+        &realm.sign_with(&rak).unwrap(),
+    )
+    .unwrap();
     let t = decode(&token).unwrap();
     assert_eq!(t.platform.envelope.algorithm(), SignatureAlgorithm::Es256);
     t.verify(&PlatformKey::from(*cpak.verifying_key())).unwrap();
@@ -146,7 +193,10 @@ fn encoder_refuses_bad_inputs() {
             found: 64
         })
     );
-    assert_eq!(realm.sign_with(&fresh_p384()), Err(EncodeError::RakMismatch));
+    assert_eq!(
+        realm.sign_with(&fresh_p384()),
+        Err(EncodeError::RakMismatch)
+    );
     let p256 = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     assert!(matches!(
         UnsignedToken::new(vec![0xa0], SignatureAlgorithm::Es384).sign(&p256),
@@ -166,13 +216,18 @@ fn tampering_is_caught_by_the_right_check() {
     // A realm token signed by another RAK (which it names): signature fine, binding broken.
     let other_rak = fresh_p384();
     let other = realm_claims(&other_rak, HashAlgo::Sha256);
-    let t = decode(&encode_collection(&p_tok, &other.sign_with(&other_rak).unwrap()).unwrap()).unwrap();
+    let t =
+        decode(&encode_collection(&p_tok, &other.sign_with(&other_rak).unwrap()).unwrap()).unwrap();
     let v = t.verification(&key);
     assert_eq!((v.platform_signature, v.realm_signature), (Ok(()), Ok(())));
     assert_eq!(v.binding, Err(VerifyError::Binding { alg: "sha-256" }));
 
     // A realm token naming our RAK but signed by another key.
-    let forged = realm.unsigned_token().unwrap().sign_with(&other_rak).unwrap();
+    let forged = realm
+        .unsigned_token()
+        .unwrap()
+        .sign_with(&other_rak)
+        .unwrap();
     let t = decode(&encode_collection(&p_tok, &forged).unwrap()).unwrap();
     assert_eq!(t.realm.verify(), Err(VerifyError::RealmSignature));
     assert_eq!(t.verify_binding(), Ok(()));
@@ -186,10 +241,18 @@ fn tampering_is_caught_by_the_right_check() {
 
     // A realm token signed ES256 is refused even if its signature were fine.
     let p256 = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let es256 = UnsignedToken::new(realm.encode().unwrap(), SignatureAlgorithm::Es256).sign(&p256).unwrap();
+    let es256 = UnsignedToken::new(realm.encode().unwrap(), SignatureAlgorithm::Es256)
+        .sign(&p256)
+        .unwrap();
     let t = decode(&encode_collection(&p_tok, &es256).unwrap()).unwrap();
-    assert_eq!(t.realm.verify(), Err(VerifyError::RealmAlgorithm { alg: "ES256" }));
+    assert_eq!(
+        t.realm.verify(),
+        Err(VerifyError::RealmAlgorithm { alg: "ES256" })
+    );
 }
+
+/// A claims map as ciborium holds it.
+type ClaimMap = Vec<(Value, Value)>;
 
 // ---- typed decode errors -------------------------------------------------
 
@@ -204,7 +267,12 @@ fn int(i: i64) -> Value {
 }
 
 /// A valid pair of tokens, to break one piece at a time.
-fn parts() -> (Vec<u8>, Vec<u8>, atoll_cca_token::RealmClaims, p384::ecdsa::SigningKey) {
+fn parts() -> (
+    Vec<u8>,
+    Vec<u8>,
+    atoll_cca_token::RealmClaims,
+    p384::ecdsa::SigningKey,
+) {
     let rak = fresh_p384();
     let realm = realm_claims(&rak, HashAlgo::Sha256);
     let p = platform_claims(&realm).sign_with(&fresh_p384()).unwrap();
@@ -212,11 +280,15 @@ fn parts() -> (Vec<u8>, Vec<u8>, atoll_cca_token::RealmClaims, p384::ecdsa::Sign
 }
 
 /// A realm token whose claims map is `f(valid claims map)`.
-fn realm_with(f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Result<atoll_cca_token::CcaToken, DecodeError> {
+fn realm_with(f: impl FnOnce(&mut ClaimMap)) -> Result<atoll_cca_token::CcaToken, DecodeError> {
     let (p, _, realm, rak) = parts();
-    let Value::Map(mut m) = realm.to_value() else { unreachable!() };
+    let Value::Map(mut m) = realm.to_value() else {
+        unreachable!()
+    };
     f(&mut m);
-    let r = UnsignedToken::new(cbor(&Value::Map(m)), SignatureAlgorithm::Es384).sign_with(&rak).unwrap();
+    let r = UnsignedToken::new(cbor(&Value::Map(m)), SignatureAlgorithm::Es384)
+        .sign_with(&rak)
+        .unwrap();
     decode(&encode_collection(&p, &r).unwrap())
 }
 
@@ -227,8 +299,17 @@ fn collection_errors() {
     let pe = (Value::Integer(44234.into()), Value::Bytes(p.clone()));
     let re = (Value::Integer(44241.into()), Value::Bytes(r.clone()));
 
-    assert!(matches!(decode(&[]), Err(DecodeError::Cbor { part: TokenPart::Collection, .. })));
-    assert!(matches!(decode(&tag(400, vec![pe.clone(), re.clone()])), Err(DecodeError::UnexpectedTag { .. })));
+    assert!(matches!(
+        decode(&[]),
+        Err(DecodeError::Cbor {
+            part: TokenPart::Collection,
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode(&tag(400, vec![pe.clone(), re.clone()])),
+        Err(DecodeError::UnexpectedTag { .. })
+    ));
     assert!(matches!(
         decode(&cbor(&Value::Map(vec![pe.clone(), re.clone()]))),
         Err(DecodeError::UnexpectedTag { .. })
@@ -239,14 +320,20 @@ fn collection_errors() {
     ));
     assert_eq!(
         decode(&tag(399, vec![pe.clone()])).unwrap_err(),
-        DecodeError::MissingEntry { key: 44241, name: "realm token" }
+        DecodeError::MissingEntry {
+            key: 44241,
+            name: "realm token"
+        }
     );
     assert_eq!(
         decode(&tag(399, vec![pe.clone(), pe.clone(), re.clone()])).unwrap_err(),
         DecodeError::DuplicateEntry { key: 44234 }
     );
     assert!(matches!(
-        decode(&tag(399, vec![pe.clone(), re.clone(), (int(1), Value::Bytes(vec![]))])),
+        decode(&tag(
+            399,
+            vec![pe.clone(), re.clone(), (int(1), Value::Bytes(vec![]))]
+        )),
         Err(DecodeError::UnexpectedEntry { .. })
     ));
     // Order within the map does not matter to the decoder.
@@ -254,11 +341,19 @@ fn collection_errors() {
     // Trailing bytes.
     let mut t = encode_collection(&p, &r).unwrap();
     t.push(0);
-    assert_eq!(decode(&t).unwrap_err(), DecodeError::TrailingBytes { part: TokenPart::Collection });
+    assert_eq!(
+        decode(&t).unwrap_err(),
+        DecodeError::TrailingBytes {
+            part: TokenPart::Collection
+        }
+    );
     // Tag 907 with a bare bstr, or the wrong content format.
     assert!(matches!(
         decode(&tag(907, vec![pe.clone(), re.clone()])),
-        Err(DecodeError::ContentFormat { key: 44234, found: None })
+        Err(DecodeError::ContentFormat {
+            key: 44234,
+            found: None
+        })
     ));
     let wrapped = |cf: i64, b: &[u8]| Value::Array(vec![int(cf), Value::Bytes(b.to_vec())]);
     let t907 = tag(
@@ -270,11 +365,17 @@ fn collection_errors() {
     );
     assert_eq!(
         decode(&t907).unwrap_err(),
-        DecodeError::ContentFormat { key: 44241, found: Some(264) }
+        DecodeError::ContentFormat {
+            key: 44241,
+            found: Some(264)
+        }
     );
     // Tag 399 with a wrapped entry.
     assert!(matches!(
-        decode(&tag(399, vec![(Value::Integer(44234.into()), wrapped(263, &p)), re])),
+        decode(&tag(
+            399,
+            vec![(Value::Integer(44234.into()), wrapped(263, &p)), re]
+        )),
         Err(DecodeError::WrongType { .. })
     ));
 }
@@ -285,7 +386,10 @@ fn envelope_errors() {
     // Not a COSE_Sign1.
     assert!(matches!(
         decode(&encode_collection(&p, &[0xa0]).unwrap()),
-        Err(DecodeError::Cose { part: TokenPart::Realm, .. })
+        Err(DecodeError::Cose {
+            part: TokenPart::Realm,
+            ..
+        })
     ));
     // Detached payload: [h'a1013822', {}, nil, sig].
     let mut v: Value = ciborium::de::from_reader(r.as_slice()).unwrap();
@@ -296,7 +400,9 @@ fn envelope_errors() {
     }
     assert_eq!(
         decode(&encode_collection(&p, &cbor(&v)).unwrap()).unwrap_err(),
-        DecodeError::DetachedPayload { part: TokenPart::Realm }
+        DecodeError::DetachedPayload {
+            part: TokenPart::Realm
+        }
     );
     // Unsupported algorithm (ES512 = -36).
     let mut v: Value = ciborium::de::from_reader(p.as_slice()).unwrap();
@@ -307,7 +413,10 @@ fn envelope_errors() {
     }
     assert_eq!(
         decode(&encode_collection(&cbor(&v), &r).unwrap()).unwrap_err(),
-        DecodeError::UnsupportedAlgorithm { part: TokenPart::Platform, alg: "-36".into() }
+        DecodeError::UnsupportedAlgorithm {
+            part: TokenPart::Platform,
+            alg: "-36".into()
+        }
     );
     // Untagged COSE_Sign1 is accepted.
     let untagged: Value = match ciborium::de::from_reader(r.as_slice()).unwrap() {
@@ -322,7 +431,11 @@ fn realm_claim_errors() {
     let part = TokenPart::Realm;
     assert_eq!(
         realm_with(|m| m.retain(|(k, _)| *k != int(44238))).unwrap_err(),
-        DecodeError::MissingClaim { part, key: 44238, name: "initial measurement" }
+        DecodeError::MissingClaim {
+            part,
+            key: 44238,
+            name: "initial measurement"
+        }
     );
     assert_eq!(
         realm_with(|m| m.push((int(10), Value::Bytes(vec![0; 64])))).unwrap_err(),
@@ -334,7 +447,11 @@ fn realm_claim_errors() {
     );
     assert!(matches!(
         realm_with(|m| m[0].1 = Value::Bytes(vec![0; 32])).unwrap_err(),
-        DecodeError::ClaimLength { key: 10, found: 32, .. }
+        DecodeError::ClaimLength {
+            key: 10,
+            found: 32,
+            ..
+        }
     ));
     assert!(matches!(
         realm_with(|m| m[1].1 = Value::Text("rpv".into())).unwrap_err(),
@@ -350,7 +467,11 @@ fn realm_claim_errors() {
     ));
     assert_eq!(
         realm_with(|m| m[3].1 = Value::Text("md5".into())).unwrap_err(),
-        DecodeError::UnknownHashAlgorithm { part, key: 44236, name: "md5".into() }
+        DecodeError::UnknownHashAlgorithm {
+            part,
+            key: 44236,
+            name: "md5".into()
+        }
     );
     assert_eq!(
         realm_with(|m| m[7].1 = Value::Array(vec![Value::Bytes(vec![]); 3])).unwrap_err(),
@@ -360,7 +481,9 @@ fn realm_claim_errors() {
     let (p, _, realm, rak) = parts();
     let mut payload = realm.encode().unwrap();
     payload.push(0);
-    let r = UnsignedToken::new(payload, SignatureAlgorithm::Es384).sign_with(&rak).unwrap();
+    let r = UnsignedToken::new(payload, SignatureAlgorithm::Es384)
+        .sign_with(&rak)
+        .unwrap();
     assert_eq!(
         decode(&encode_collection(&p, &r).unwrap()).unwrap_err(),
         DecodeError::TrailingBytes { part }
@@ -373,30 +496,57 @@ fn platform_claim_errors() {
     let realm = realm_claims(&rak, HashAlgo::Sha256);
     let r = realm.sign_with(&rak).unwrap();
     let cpak = fresh_p384();
-    let with = |f: &dyn Fn(&mut Vec<(Value, Value)>)| {
-        let Value::Map(mut m) = platform_claims(&realm).to_value() else { unreachable!() };
+    let with = |f: &dyn Fn(&mut ClaimMap)| {
+        let Value::Map(mut m) = platform_claims(&realm).to_value() else {
+            unreachable!()
+        };
         f(&mut m);
-        let p = UnsignedToken::new(cbor(&Value::Map(m)), SignatureAlgorithm::Es384).sign_with(&cpak).unwrap();
+        let p = UnsignedToken::new(cbor(&Value::Map(m)), SignatureAlgorithm::Es384)
+            .sign_with(&cpak)
+            .unwrap();
         decode(&encode_collection(&p, &r).unwrap())
     };
     let part = TokenPart::Platform;
-    assert!(matches!(with(&|m| m[3].1 = Value::Bytes(vec![1; 32])).unwrap_err(), DecodeError::ClaimLength { key: 256, .. }));
-    assert!(matches!(with(&|m| m[1].1 = Value::Bytes(vec![1; 20])).unwrap_err(), DecodeError::ClaimLength { key: 10, .. }));
-    assert!(matches!(with(&|m| m[5].1 = int(70000)).unwrap_err(), DecodeError::ClaimType { key: 2395, .. }));
+    assert!(matches!(
+        with(&|m| m[3].1 = Value::Bytes(vec![1; 32])).unwrap_err(),
+        DecodeError::ClaimLength { key: 256, .. }
+    ));
+    assert!(matches!(
+        with(&|m| m[1].1 = Value::Bytes(vec![1; 20])).unwrap_err(),
+        DecodeError::ClaimLength { key: 10, .. }
+    ));
+    assert!(matches!(
+        with(&|m| m[5].1 = int(70000)).unwrap_err(),
+        DecodeError::ClaimType { key: 2395, .. }
+    ));
     assert_eq!(
         with(&|m| m.retain(|(k, _)| *k != int(2402))).unwrap_err(),
-        DecodeError::MissingClaim { part, key: 2402, name: "hash algorithm" }
+        DecodeError::MissingClaim {
+            part,
+            key: 2402,
+            name: "hash algorithm"
+        }
     );
     assert_eq!(
-        with(&|m| m[6].1 = Value::Array(vec![Value::Map(vec![(int(2), Value::Bytes(vec![]))])])).unwrap_err(),
-        DecodeError::SwComponent { index: 0, reason: "missing signer id (key 5)" }
+        with(&|m| m[6].1 = Value::Array(vec![Value::Map(vec![(int(2), Value::Bytes(vec![]))])]))
+            .unwrap_err(),
+        DecodeError::SwComponent {
+            index: 0,
+            reason: "missing signer id (key 5)"
+        }
     );
     assert_eq!(
         with(&|m| m[6].1 = Value::Array(vec![Value::Map(vec![(int(9), int(0))])])).unwrap_err(),
-        DecodeError::SwComponent { index: 0, reason: "unknown key (expected 1, 2, 4, 5 or 6)" }
+        DecodeError::SwComponent {
+            index: 0,
+            reason: "unknown key (expected 1, 2, 4, 5 or 6)"
+        }
     );
     assert!(matches!(
         with(&|m| m[6].1 = Value::Array(vec![int(1)])).unwrap_err(),
-        DecodeError::SwComponent { index: 0, reason: "not a map" }
+        DecodeError::SwComponent {
+            index: 0,
+            reason: "not a map"
+        }
     ));
 }

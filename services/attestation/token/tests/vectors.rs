@@ -4,17 +4,23 @@ mod common;
 
 use atoll_cca_token::json::load_token;
 use atoll_cca_token::{
-    decode, CollectionForm, HashAlgo, PlatformKey, RakForm, RealmPublicKey, SignatureAlgorithm, Value, VerifyError,
-    REALM_PROFILE_1_0, REALM_PROFILE_2_0,
+    decode, CollectionForm, HashAlgo, PlatformKey, RakForm, RealmPublicKey, SignatureAlgorithm,
+    Value, VerifyError, REALM_PROFILE_1_0, REALM_PROFILE_2_0,
 };
 use common::{read_vector, vector};
 
 fn tfm() -> PlatformKey {
-    PlatformKey::from_jwk(&serde_json::from_slice(&read_vector("tfm-platform-cpak.jwk.json")).unwrap()).unwrap()
+    PlatformKey::from_jwk(
+        &serde_json::from_slice(&read_vector("tfm-platform-cpak.jwk.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn token02_key() -> PlatformKey {
-    PlatformKey::from_jwk(&serde_json::from_slice(&read_vector("cca-token-02-cpak.jwk.json")).unwrap()).unwrap()
+    PlatformKey::from_jwk(
+        &serde_json::from_slice(&read_vector("cca-token-02-cpak.jwk.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -28,7 +34,10 @@ fn token_01_verifies_with_raw_point_rak() {
     assert_eq!(t.platform.envelope.algorithm(), SignatureAlgorithm::Es384);
     assert_eq!(t.platform.claims.lifecycle_state(), "secured");
     assert_eq!(t.platform.claims.sw_components.len(), 4);
-    assert_eq!(t.platform.claims.sw_components[0].version.as_deref(), Some("3.4.2"));
+    assert_eq!(
+        t.platform.claims.sw_components[0].version.as_deref(),
+        Some("3.4.2")
+    );
     t.verify(&tfm()).unwrap();
 }
 
@@ -54,7 +63,10 @@ fn draft_ffm_00_verifies_with_cose_key_rak() {
     let t = load_token(vector("draft-ffm-00.cbor")).unwrap();
     assert_eq!(t.realm.claims.rak.form(), RakForm::CoseKey);
     assert_eq!(t.realm.claims.profile.as_deref(), Some(REALM_PROFILE_1_0));
-    assert_eq!(t.platform.claims.profile, atoll_cca_token::PLATFORM_PROFILE_1_0);
+    assert_eq!(
+        t.platform.claims.profile,
+        atoll_cca_token::PLATFORM_PROFILE_1_0
+    );
     t.verify(&tfm()).unwrap();
 }
 
@@ -100,7 +112,10 @@ fn bug_33_is_rejected_on_the_binding() {
     assert_eq!(v.platform_signature, Ok(()));
     assert_eq!(v.realm_signature, Ok(()));
     assert_eq!(v.binding, Err(VerifyError::Binding { alg: "sha-256" }));
-    assert_eq!(t.verify(&tfm()), Err(VerifyError::Binding { alg: "sha-256" }));
+    assert_eq!(
+        t.verify(&tfm()),
+        Err(VerifyError::Binding { alg: "sha-256" })
+    );
 }
 
 #[test]
@@ -146,6 +161,11 @@ fn vectors_match_the_shared_copy() {
     for e in std::fs::read_dir(shared).unwrap() {
         let e = e.unwrap();
         let ours = std::fs::read(vector(e.file_name().to_str().unwrap())).unwrap();
-        assert_eq!(ours, std::fs::read(e.path()).unwrap(), "{:?}", e.file_name());
+        assert_eq!(
+            ours,
+            std::fs::read(e.path()).unwrap(),
+            "{:?}",
+            e.file_name()
+        );
     }
 }

@@ -10,13 +10,17 @@ use rand_core::OsRng;
 
 /// A file from the public test vectors (a copy of /work/shared/vectors/cca-tokens).
 pub fn vector(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(name)
 }
 
+/// The bytes of a vector file.
 pub fn read_vector(name: &str) -> Vec<u8> {
     std::fs::read(vector(name)).unwrap()
 }
 
+/// A freshly generated P-384 key (RAK or CPAK).
 pub fn fresh_p384() -> SigningKey {
     SigningKey::random(&mut OsRng)
 }
