@@ -78,16 +78,16 @@ fn bench(c: &mut Criterion) {
         (*cpak.verifying_key(), *rak.verifying_key());
 
     let mut g = c.benchmark_group("cca_token_verify");
-    g.bench_function("baseline: 2x bare P-384 ECDSA verify", |b| {
+    g.bench_function("two_p384_verify_baseline", |b| {
         b.iter(|| {
             p_key.verify(black_box(&p_msg), &p_sig).unwrap();
             r_key.verify(black_box(&r_msg), &r_sig).unwrap();
         })
     });
-    g.bench_function("token: both signatures + binding", |b| {
+    g.bench_function("token_verify", |b| {
         b.iter(|| black_box(&t).verify(&key).unwrap())
     });
-    g.bench_function("token: decode + both signatures + binding", |b| {
+    g.bench_function("token_decode_verify", |b| {
         b.iter(|| decode(black_box(&bytes)).unwrap().verify(&key).unwrap())
     });
     g.finish();
