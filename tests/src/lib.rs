@@ -8,13 +8,13 @@
 #![forbid(unsafe_code)]
 
 pub mod hes;
+pub mod procs;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 
 use atoll_attestation::AttestationService;
-use atoll_kernel::arch::host::{LocalTransport, RootOfTrust, SimMachine};
+use atoll_kernel::arch::host::{RootOfTrust, SimMachine, ThreadTransport};
 use atoll_kernel::arch::Platform;
 use atoll_kernel::{Rmm, RmmConfig};
 use atoll_keys::KeysService;
@@ -25,43 +25,43 @@ use ipc_schema::smccc::{SmcConduit, SmcRegs};
 use ipc_schema::GRANULE_SIZE;
 
 /// The RMM over the simulated machine.
-pub type SimRmm = Rmm<SimMachine, LocalTransport>;
+pub type SimRmm = Rmm<SimMachine, ThreadTransport>;
 
-/// A simulated platform: machine, RMM and the measurement service.
+/// A simulated platform: the machine and the RMM, with every service
+/// (measurement, attestation, keys) isolated on a thread of its own.
 #[derive(Clone)]
 pub struct Sim {
     rmm: Rc<RefCell<SimRmm>>,
-    /// The measurement service, shared so tests can inspect it.
-    pub measurement: Arc<Mutex<MeasurementService>>,
 }
 
 impl Sim {
     /// A machine with `size` bytes of DRAM at `base` and the RMM on it.
     pub fn new(base: u64, size: u64) -> Self {
-        let service = Arc::new(Mutex::new(MeasurementService::new(64)));
-        let s = service.clone();
-        let mut transport = LocalTransport::new();
+        let mut transport = ThreadTransport::default();
         transport.register(
             ServiceId::Measurement,
-            Box::new(move |req, leases, resp| {
-                let mut svc = s.lock().ok()?;
-                Some(svc.handle_bytes(req, leases, resp))
+            Box::new(|| {
+                let mut svc = MeasurementService::new(64);
+                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
             }),
         );
-        let mut attestation = AttestationService::new(64);
         transport.register(
             ServiceId::Attestation,
-            Box::new(move |req, leases, resp| Some(attestation.handle_bytes(req, leases, resp))),
+            Box::new(|| {
+                let mut svc = AttestationService::new(64);
+                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
+            }),
         );
-        let mut keys = KeysService::new(64);
         transport.register(
             ServiceId::Keys,
-            Box::new(move |req, leases, resp| Some(keys.handle_bytes(req, leases, resp))),
+            Box::new(|| {
+                let mut svc = KeysService::new(64);
+                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
+            }),
         );
         let rmm = Rmm::new(SimMachine::new(base, size), transport, RmmConfig::default());
         Self {
             rmm: Rc::new(RefCell::new(rmm)),
-            measurement: service,
         }
     }
 

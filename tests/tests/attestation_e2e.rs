@@ -4,14 +4,13 @@
 //! token through RSI, and the token verifies with `atoll token verify`
 //! and with the independent Python verifier, against the HES's CPAK.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use atoll_cca_token::{CcaToken, PlatformKey};
 use atoll_realm_description::{BuildPlan, RealmDescription};
 use atoll_rmi_client::{RealmBuilder, RmiClient};
 use atoll_tests::hes::{Component, HesRoot};
+use atoll_tests::procs::{binary, workspace, HesProcess};
 use atoll_tests::Sim;
 use ipc_schema::rmi::{exit_reason, RmiRecEnter, RmiRecExit};
 use ipc_schema::rsi::{fid, status};
@@ -19,55 +18,6 @@ use ipc_schema::smccc::smc_regs;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 const DRAM: u64 = 0x8000_0000;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Builds (if needed) and returns a workspace binary: cargo only hands a
-/// test the binaries of its own package.
-fn binary(package: &str, name: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", package, "--bin", name])
-        .current_dir(workspace())
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building {name}");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    target.join("debug").join(name)
-}
-
-struct Hes(Child);
-
-impl Drop for Hes {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_hes(dir: &Path) -> (Hes, PathBuf) {
-    let socket = dir.join("hes.sock");
-    let child = Command::new(binary("atoll-hes", "atoll-hes"))
-        .arg("--provision")
-        .arg(dir.join("provision.bin"))
-        .arg("--socket")
-        .arg(&socket)
-        .spawn()
-        .expect("start atoll-hes");
-    let hes = Hes(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "atoll-hes did not open its socket"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (hes, socket)
-}
 
 fn jwk(point: &[u8; 97]) -> String {
     use base64::Engine;
@@ -82,7 +32,8 @@ fn jwk(point: &[u8; 97]) -> String {
 #[test]
 fn a_realm_token_from_the_simulated_platform_verifies_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let (_hes, socket) = start_hes(dir.path());
+    let hes = HesProcess::start(dir.path());
+    let socket = hes.socket.clone();
 
     // The root monitor measures the boot chain into the HES, then the RMM
     // boots against it.

@@ -101,6 +101,8 @@ pub struct BuiltRealm {
     pub recs: Vec<BuiltRec>,
     /// Whether `REALM_ACTIVATE` ran (the plan's last step).
     pub active: bool,
+    /// The metadata granule, when the realm was given a metadata block.
+    pub metadata: Option<u64>,
 }
 
 /// Builds realms by executing a [`BuildPlan`] step by step over an RMI
@@ -115,8 +117,12 @@ pub struct RealmBuilder<'a, C, M> {
     rmi: &'a mut RmiClient<C>,
     mem: &'a mut M,
     vmid: Option<u16>,
+    metadata: Option<[u8; METADATA_LEN]>,
     partial: Option<BuiltRealm>,
 }
+
+/// Size of an Islet realm metadata block.
+pub const METADATA_LEN: usize = core::mem::size_of::<ipc_schema::islet::RealmMetadata>();
 
 impl<'a, C: SmcConduit, M: HostMemory> RealmBuilder<'a, C, M> {
     /// A builder issuing RMI commands through `rmi` with granules from `mem`.
@@ -125,6 +131,7 @@ impl<'a, C: SmcConduit, M: HostMemory> RealmBuilder<'a, C, M> {
             rmi,
             mem,
             vmid: None,
+            metadata: None,
             partial: None,
         }
     }
@@ -133,6 +140,14 @@ impl<'a, C: SmcConduit, M: HostMemory> RealmBuilder<'a, C, M> {
     /// allocation; a description usually leaves it open).
     pub fn vmid(mut self, vmid: u16) -> Self {
         self.vmid = Some(vmid);
+        self
+    }
+
+    /// A vendor-signed metadata block (`atoll metadata create`) to give the
+    /// realm before it is activated; the RMM then activates it only if its
+    /// RIM is the one the vendor signed.
+    pub fn metadata(mut self, block: [u8; METADATA_LEN]) -> Self {
+        self.metadata = Some(block);
         self
     }
 
@@ -237,8 +252,15 @@ impl<'a, C: SmcConduit, M: HostMemory> RealmBuilder<'a, C, M> {
                 st.realm_mut()?.recs.push(rec);
             }
             Step::Activate => {
-                let realm = st.realm_mut()?;
-                let rd = realm.rd;
+                let rd = st.realm_mut()?.rd;
+                if let Some(block) = self.metadata {
+                    self.mem.write(st.scratch, &block)?;
+                    let granule = self.delegated(1)?;
+                    self.rmi
+                        .realm_set_metadata(rd, granule, st.scratch)
+                        .map_err(rmi("RMI_ISLET_REALM_SET_METADATA"))?;
+                    st.realm_mut()?.metadata = Some(granule);
+                }
                 self.rmi
                     .realm_activate(rd)
                     .map_err(rmi("RMI_REALM_ACTIVATE"))?;
@@ -294,6 +316,7 @@ impl<'a, C: SmcConduit, M: HostMemory> RealmBuilder<'a, C, M> {
             data: Vec::new(),
             recs: Vec::new(),
             active: false,
+            metadata: None,
         })
     }
 

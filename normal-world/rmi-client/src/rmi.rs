@@ -207,6 +207,17 @@ impl<C: SmcConduit> RmiClient<C> {
         self.simple(fid::REALM_ACTIVATE, &[rd]).map(drop)
     }
 
+    /// `RMI_ISLET_REALM_SET_METADATA` (Samsung Islet vendor call): the
+    /// vendor-signed 432-byte block at NS PA `block` is kept in the delegated
+    /// `granule` for realm `rd`; only while the realm is NEW.
+    pub fn realm_set_metadata(&mut self, rd: u64, granule: u64, block: u64) -> RmiResult<()> {
+        self.simple(
+            ipc_schema::islet::fid::RMI_REALM_SET_METADATA,
+            &[rd, granule, block],
+        )
+        .map(drop)
+    }
+
     /// `RMI_REALM_CREATE` with the `RmiRealmParams` page at `params`.
     pub fn realm_create(&mut self, rd: u64, params: u64) -> RmiResult<()> {
         self.simple(fid::REALM_CREATE, &[rd, params]).map(drop)
