@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fuzz;
 
 #[derive(Parser)]
 #[command(about = "Atoll build, test and benchmark tasks")]
@@ -41,6 +42,15 @@ enum Task {
         quick: bool,
         /// Only benchmarks whose name contains this.
         filter: Option<String>,
+    },
+    /// Run the libFuzzer targets of ipc-schema/fuzz (cargo-fuzz, nightly)
+    /// for a fixed time each; fails if any target crashed.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Only this target (`cargo fuzz list` in ipc-schema/fuzz names them).
+        target: Option<String>,
     },
 }
 
@@ -84,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
             cargo(&root, &args)
         }
         Task::Bench { quick, filter } => bench::run(&root, quick, filter.as_deref()),
+        Task::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
     }
 }
 
