@@ -56,9 +56,13 @@ pub fn serve(cpu: &mut RealmCpu, cfg: ServerConfig) {
     while !cfg.stop.load(Ordering::Relaxed) {
         match cfg.listener.accept() {
             Ok((stream, _)) => {
-                // A failed connection only ends that connection.
-                let _ = serve_connection(cpu, stream, &info, &cfg.stop);
-                if cfg.once {
+                // A failed connection only ends that connection. With
+                // `once`, a connection that never sent a request (another
+                // simulator probing whether the socket is live) does not
+                // count as the realm process.
+                let mut served = false;
+                let _ = serve_connection(cpu, stream, &info, &cfg.stop, &mut served);
+                if cfg.once && served {
                     return;
                 }
             }
@@ -140,6 +144,7 @@ fn serve_connection(
     mut stream: UnixStream,
     info: &VcpuInfo,
     stop: &AtomicBool,
+    served: &mut bool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IDLE_POLL))?;
@@ -160,6 +165,7 @@ fn serve_connection(
                 return Ok(());
             }
             Poll::Frame(len) => {
+                *served = true;
                 let frame = &reader.buf[..len];
                 let (seq, resp) = match ipc_schema::simvcpu::decode_request(frame) {
                     Ok((seq, _)) if stop.load(Ordering::Relaxed) => {
