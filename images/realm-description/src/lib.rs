@@ -25,6 +25,7 @@ use alloc::vec::Vec;
 
 pub use ipc_schema::service::HashAlgo;
 
+pub mod blob;
 mod plan;
 #[cfg(feature = "std")]
 pub mod toml;

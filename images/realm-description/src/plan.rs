@@ -142,7 +142,7 @@ pub fn ripas_entries(base: u64, top: u64, level: i8) -> impl Iterator<Item = (u6
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum StepRepr {
+pub(crate) enum StepRepr {
     RealmCreate,
     RttCreate {
         ipa: u64,
@@ -393,6 +393,34 @@ impl BuildPlan {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// Reassembles a plan from its parts; [`crate::blob::decode`] checks
+    /// them for consistency first.
+    pub(crate) fn from_parts(
+        name: Option<String>,
+        realm: RealmCreate,
+        recs: Vec<RecCreate>,
+        images: Vec<Vec<u8>>,
+        steps: Vec<StepRepr>,
+    ) -> Self {
+        Self {
+            name,
+            realm,
+            recs,
+            images,
+            steps,
+        }
+    }
+
+    /// The page-padded image bytes data steps refer to.
+    pub(crate) fn image_bytes(&self) -> &[Vec<u8>] {
+        &self.images
+    }
+
+    /// The steps in their stored form.
+    pub(crate) fn step_reprs(&self) -> &[StepRepr] {
+        &self.steps
     }
 
     fn count(&self, f: impl Fn(&StepRepr) -> bool) -> usize {
