@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod fuzz;
+mod fvp;
+mod qemu;
 
 #[derive(Parser)]
 #[command(about = "Atoll build, test and benchmark tasks")]
@@ -52,6 +54,20 @@ enum Task {
         /// Only this target (`cargo fuzz list` in ipc-schema/fuzz names them).
         target: Option<String>,
     },
+    /// Build the bare-metal images, pack target/qemu/atoll-fw.bin and boot
+    /// it on QEMU with RME next to atoll-hes (docs/qemu.md).
+    Qemu {
+        /// Capture the console and verify the realm's token and RIM; exit
+        /// non-zero on any failure.
+        #[arg(long)]
+        check: bool,
+        /// Seconds before giving up on ATOLL-DONE.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Build the same images and print the Arm FVP command line for them;
+    /// fails when the FVP model is not installed.
+    Fvp,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +111,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Bench { quick, filter } => bench::run(&root, quick, filter.as_deref()),
         Task::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
+        Task::Qemu { check, timeout } => qemu::run(&root, check, timeout),
+        Task::Fvp => fvp::run(&root),
     }
 }
 
