@@ -112,6 +112,17 @@ pub struct VcpuRegs {
     pub pc: u64,
 }
 
+/// What a platform needs to run a REC on hardware: its realm's stage 2.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RealmVcpu {
+    /// The realm's VMID.
+    pub vmid: u16,
+    /// The realm's starting RTTs and IPA width.
+    pub rtt: crate::rtt::RttRoot,
+    /// The REC's `RmiRecMpidr`.
+    pub mpidr: u64,
+}
+
 /// The machine under the core.
 pub trait Platform {
     /// DRAM banks: memory the host may delegate (`PaIsDelegable`).
@@ -182,6 +193,15 @@ pub trait Platform {
 
     /// Root monitor: moves a granule from the Realm to the NS PAS.
     fn gtsi_undelegate(&mut self, pa: u64) -> Result<(), GtsiError>;
+
+    /// REC `rec` of the realm `realm` describes is about to run (once per
+    /// `RMI_REC_ENTER`, before its first [`Platform::run_vcpu`]); the RTTs
+    /// may have changed since its last entry. The simulation translates
+    /// every access through the RTTs and needs nothing here; the aarch64
+    /// layer builds the hardware stage-2 tables from the RTTs.
+    fn prepare_vcpu(&mut self, rec: u64, realm: &RealmVcpu) {
+        let _ = (rec, realm);
+    }
 
     /// Runs the vCPU of REC `rec` from `regs` until it traps. `resume` says
     /// how the previous trap ends.

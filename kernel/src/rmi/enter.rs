@@ -5,7 +5,7 @@ use ipc_schema::rsi::{self, ripas_response};
 use ipc_schema::smccc::psci;
 use zerocopy::{FromZeros, IntoBytes};
 
-use crate::arch::{Pas, Platform, Resume, Trap};
+use crate::arch::{Pas, Platform, RealmVcpu, Resume, Trap};
 use crate::granule::GranuleState;
 use crate::realm::RealmState;
 use crate::rec::{Pending, Rec};
@@ -174,6 +174,14 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         };
         r.pending = Pending::Resume(Resume::Next);
 
+        if let Some(realm) = self.realms.get(&r.owner) {
+            let vcpu = RealmVcpu {
+                vmid: realm.vmid,
+                rtt: realm.rtt,
+                mpidr: r.mpidr,
+            };
+            self.platform.prepare_vcpu(rec, &vcpu);
+        }
         loop {
             let trap = self.platform.run_vcpu(rec, &mut r.regs, resume);
             let step = match trap {
