@@ -689,6 +689,27 @@ runnable = false
     }
 
     #[test]
+    fn register_values_above_i64_as_strings() {
+        let d = dir();
+        let text = GOOD.replace(
+            "gprs = [1, 2, 3]",
+            r#"gprs = ["0xA5A5_A5A5_A5A5_A5A5", "18446744073709551615", 7, "0x10"]"#,
+        );
+        let desc = parse(&text, d.path()).unwrap();
+        assert_eq!(
+            desc.recs[0].gprs,
+            [0xA5A5_A5A5_A5A5_A5A5, u64::MAX, 7, 0x10]
+        );
+        for bad in [r#""0x""#, r#""0x1_0000_0000_0000_0000""#, r#""xyz""#, "-1"] {
+            let text = GOOD.replace("gprs = [1, 2, 3]", &std::format!("gprs = [{bad}]"));
+            assert!(
+                matches!(parse(&text, d.path()), Err(DescriptionError::Syntax(_))),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
     fn parses_everything() {
         let d = dir();
         let desc = parse(GOOD, d.path()).unwrap();

@@ -24,7 +24,8 @@
 //!
 //! [[rec]]
 //! pc = 0x4000_0000
-//! gprs = [0x4020_0000]          # optional, x0..x7
+//! gprs = [0x4020_0000]          # optional, x0..x7; "0xA5A5_A5A5_A5A5_A5A5"
+//!                               # as a string for values above i64::MAX
 //! runnable = true               # optional, default true
 //! ```
 //!
@@ -98,13 +99,54 @@ struct RawImage {
 struct RawRec {
     pc: u64,
     #[serde(default)]
-    gprs: Vec<u64>,
+    gprs: Vec<Reg>,
     #[serde(default = "yes")]
     runnable: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A 64-bit register value: a TOML integer (which holds at most
+/// `i64::MAX`), or a string `"0x..."` (underscores allowed) or decimal
+/// digits for values with the top bit set, such as `"0xA5A5_A5A5_A5A5_A5A5"`.
+struct Reg(u64);
+
+impl<'de> Deserialize<'de> for Reg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Reg;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(
+                    "a register value: an integer or a string like \"0xA5A5_A5A5_A5A5_A5A5\"",
+                )
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Reg, E> {
+                u64::try_from(v)
+                    .map(Reg)
+                    .map_err(|_| E::custom("a register value cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Reg, E> {
+                Ok(Reg(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Reg, E> {
+                let t: String = v.chars().filter(|c| *c != '_').collect();
+                let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(hex) if !hex.is_empty() && hex.len() <= 16 => {
+                        u64::from_str_radix(hex, 16).ok()
+                    }
+                    Some(_) => None,
+                    None => t.parse::<u64>().ok(),
+                };
+                parsed
+                    .map(Reg)
+                    .ok_or_else(|| E::custom(format_args!("invalid register value {v:?}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A size: an integer number of bytes or a string such as `"2MiB"`.
@@ -258,7 +300,7 @@ pub fn from_str(text: &str, base_dir: &Path) -> Result<RealmDescription, Descrip
         .into_iter()
         .map(|r| RecConfig {
             pc: r.pc,
-            gprs: r.gprs,
+            gprs: r.gprs.into_iter().map(|g| g.0).collect(),
             runnable: r.runnable,
         })
         .collect();
