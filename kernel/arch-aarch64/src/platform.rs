@@ -68,6 +68,9 @@ impl QemuPlatform {
     pub fn new(bank: DramBank, rmm_start: u64, rmm_end: u64, shared: u64) -> Self {
         let pas = PasMap::new(bank.base, bank.size, &[(rmm_start, rmm_end)]);
         msr!("hcr_el2", HCR_RMM);
+        // CPTR_EL2.TFP = 0: the RMM switches the FP/SIMD registers between
+        // the host and RECs itself (EL3 does not), and realms own theirs.
+        msr!("cptr_el2", mrs!("cptr_el2") & !(1 << 10));
         isb();
         Self {
             banks: [bank],
@@ -366,7 +369,6 @@ impl Platform for QemuPlatform {
         msr!("cntvoff_el2", 0);
         msr!("vpidr_el2", mrs!("midr_el1"));
         msr!("vmpidr_el2", vmpidr(realm.mpidr));
-        msr!("cptr_el2", mrs!("cptr_el2") & !(1 << 10));
         msr!("hcr_el2", HCR_REALM);
         isb();
 
