@@ -15,7 +15,7 @@ use crate::layout::{
 };
 
 /// MAIR_EL3: attr0 Device-nGnRnE, attr1 Normal WB RA WA inner/outer.
-pub const MAIR: u64 = 0x00 | (0xFF << 8);
+pub const MAIR: u64 = 0xFF << 8; // attr0 = 0x00
 /// TCR_EL3: T0SZ=25, IRGN0=ORGN0=WB-RA-WA, SH0=inner, TG0=4K, PS=40 bits,
 /// RES1 bits 23 and 31.
 pub const TCR: u64 = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (2 << 16) | (1 << 23) | (1 << 31);

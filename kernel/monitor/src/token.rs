@@ -17,6 +17,10 @@ pub fn shared_buffer(pa: u64, size: u64) -> Option<usize> {
     }
 }
 
+/// A token above [`TOKEN_MAX`] bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TokenTooLarge;
+
 /// The token being handed out.
 pub struct TokenBuffer {
     bytes: [u8; TOKEN_MAX],
@@ -43,9 +47,9 @@ impl TokenBuffer {
     }
 
     /// Stores a fresh token (at most [`TOKEN_MAX`] bytes) and rewinds.
-    pub fn load(&mut self, token: &[u8]) -> Result<(), ()> {
+    pub fn load(&mut self, token: &[u8]) -> Result<(), TokenTooLarge> {
         if token.len() > TOKEN_MAX {
-            return Err(());
+            return Err(TokenTooLarge);
         }
         self.bytes[..token.len()].copy_from_slice(token);
         self.len = token.len();
