@@ -17,10 +17,27 @@
 //! Only REC 0 is served: other RECs exist (they are measured, and PSCI
 //! `CPU_ON` for them completes as the specification says) but nothing runs
 //! on them.
+//!
+//! # Root of trust
+//!
+//! With [`SimOptions::hes`] (`atoll-sim --hes SOCKET`) the platform boots
+//! against a running `atoll-hes`: the simulated boot chain
+//! ([`hes::SimulatedFirmware`]: the executable as `BL2`, the RMM's
+//! identity as `RMM`) is measured into it, the HES becomes the machine's
+//! root of trust, and the RMM provisions its attestation key, platform
+//! token and VHUKs from it before the realm is built. Realms then get
+//! attestation tokens that verify against the HES's CPAK
+//! ([`Simulator::cpak`]) and sealing keys derived from its VHUKs. Without
+//! an HES, token and sealing-key requests fail with `RSI_ERROR_UNKNOWN`,
+//! as the RMM specifies for a platform without a root of trust. One
+//! `atoll-hes` process serves one platform boot: restart it (same
+//! provisioning file, same device secrets) for the next simulator.
 #![forbid(unsafe_code)]
 
+pub mod hes;
 mod host;
 pub mod platform;
+pub mod procs;
 pub mod server;
 
 use std::io::Write;
@@ -62,6 +79,9 @@ pub enum SimError {
     /// The RMM's boot-time provisioning from the root of trust failed.
     #[error("RMM boot: {0:?}")]
     Boot(atoll_kernel::boot::BootError),
+    /// The HES could not be reached or refused the simulated boot.
+    #[error(transparent)]
+    Hes(#[from] hes::HesBootError),
     /// The realm has no runnable REC 0 to serve.
     #[error("the realm's REC 0 is not runnable: nothing would run the vCPU")]
     NoRunnableRec,
@@ -108,6 +128,9 @@ pub struct SimOptions {
     pub stop: Arc<AtomicBool>,
     /// Where console host calls go.
     pub console: Box<dyn Write + Send>,
+    /// The Unix socket of a running `atoll-hes` to boot against (the
+    /// platform's root of trust); `None` for a platform without one.
+    pub hes: Option<PathBuf>,
 }
 
 /// A machine running one realm whose REC 0 is served on a Unix socket.
@@ -121,6 +144,7 @@ pub struct Simulator {
     stop: Arc<AtomicBool>,
     console: Box<dyn Write + Send>,
     socket: PathBuf,
+    cpak: Option<[u8; 97]>,
 }
 
 impl Simulator {
@@ -137,7 +161,17 @@ impl Simulator {
             .next_multiple_of(2 << 20)
             .max(DRAM_MIN);
 
-        let platform = SimPlatform::new(DRAM_BASE, dram).map_err(SimError::Boot)?;
+        // Cold boot: the boot chain is measured into the HES (if there is
+        // one), which then roots the RMM's attestation and sealing keys.
+        let (root, cpak) = match &opts.hes {
+            Some(socket) => {
+                let (root, cpak) = hes::boot_hes(socket)?;
+                let root: Box<dyn atoll_kernel::arch::host::RootOfTrust> = Box::new(root);
+                (Some(root), Some(cpak))
+            }
+            None => (None, None),
+        };
+        let platform = SimPlatform::new(DRAM_BASE, dram, root).map_err(SimError::Boot)?;
         let mut mem = platform.host_memory(DRAM_BASE, dram);
         let mut rmi = RmiClient::new(platform.clone());
         let realm = RealmBuilder::new(&mut rmi, &mut mem)
@@ -184,7 +218,15 @@ impl Simulator {
             stop: opts.stop,
             console: opts.console,
             socket: opts.socket,
+            cpak,
         })
+    }
+
+    /// The CPAK's public key (uncompressed SEC1 P-384 point) of the HES
+    /// this platform booted against: what relying parties verify tokens
+    /// with. `None` without a root of trust (no attestation, no sealing).
+    pub fn cpak(&self) -> Option<&[u8; 97]> {
+        self.cpak.as_ref()
     }
 
     /// The realm's RIM as `atoll measure` predicts it (the digest, without
@@ -269,12 +311,24 @@ pub struct Background {
     console: SharedConsole,
     measurement: RealmMeasurement,
     socket: PathBuf,
+    cpak: Option<[u8; 97]>,
 }
 
 impl Background {
-    /// Builds the realm and starts serving `socket`; returns once the
-    /// socket accepts connections (or with the reason it could not start).
+    /// Builds the realm on a platform without a root of trust and starts
+    /// serving `socket`; returns once the socket accepts connections (or
+    /// with the reason it could not start).
     pub fn start(desc: RealmDescription, socket: PathBuf) -> Result<Self, SimError> {
+        Self::start_with(desc, socket, None)
+    }
+
+    /// As [`Background::start`], on a platform booted against the
+    /// `atoll-hes` listening on `hes` (see [`SimOptions::hes`]) when given.
+    pub fn start_with(
+        desc: RealmDescription,
+        socket: PathBuf,
+        hes: Option<PathBuf>,
+    ) -> Result<Self, SimError> {
         let stop = Arc::new(AtomicBool::new(false));
         let console = SharedConsole::default();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -283,13 +337,14 @@ impl Background {
             once: false,
             stop: stop.clone(),
             console: Box::new(console.clone()),
+            hes,
         };
         let thread = std::thread::Builder::new()
             .name("atoll-sim".into())
             .spawn(move || {
                 let mut sim = match Simulator::new(&desc, opts) {
                     Ok(sim) => {
-                        let _ = ready_tx.send(Ok(sim.measurement().clone()));
+                        let _ = ready_tx.send(Ok((sim.measurement().clone(), sim.cpak().copied())));
                         sim
                     }
                     Err(e) => {
@@ -303,8 +358,8 @@ impl Background {
                 path: socket.clone(),
                 source,
             })?;
-        let measurement = match ready_rx.recv() {
-            Ok(Ok(m)) => m,
+        let (measurement, cpak) = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -323,7 +378,14 @@ impl Background {
             console,
             measurement,
             socket,
+            cpak,
         })
+    }
+
+    /// The CPAK's public key of the HES the platform booted against, if
+    /// any (see [`Simulator::cpak`]).
+    pub fn cpak(&self) -> Option<&[u8; 97]> {
+        self.cpak.as_ref()
     }
 
     /// The realm's measurement as predicted from its description.

@@ -1,11 +1,16 @@
 //! `atoll-sim`: the simulated Arm CCA platform as a process.
 //!
 //! ```text
-//! atoll-sim --realm images/examples/hello-realm.toml --socket /tmp/atoll-realm.sock [--once]
+//! atoll-sim --realm images/examples/hello-realm.toml --socket /tmp/atoll-realm.sock
+//!           [--hes /tmp/atoll-hes.sock [--cpak-jwk cpak.jwk]] [--once]
 //! ```
 //!
-//! Builds the realm the description names on a simulated machine and RMM,
-//! prints its RIM, and serves REC 0's vCPU on the socket until SIGINT or
+//! Boots the simulated platform (against a running `atoll-hes` with
+//! `--hes`: the boot chain is measured into it and the RMM gets its
+//! attestation and sealing keys from it), builds the realm the description
+//! names on the simulated machine and RMM, prints its RIM and the
+//! platform's root of trust (the CPAK, or that attestation and sealing are
+//! unavailable), and serves REC 0's vCPU on the socket until SIGINT or
 //! SIGTERM (or, with `--once`, until the first realm process disconnects).
 #![forbid(unsafe_code)]
 
@@ -32,6 +37,15 @@ struct Cli {
     /// Exit after the first realm process disconnects.
     #[arg(long)]
     once: bool,
+    /// The socket of a running `atoll-hes`: the platform's root of trust
+    /// (attestation tokens and sealing keys). One HES process serves one
+    /// platform boot; restart it for the next simulator.
+    #[arg(long, value_name = "SOCKET")]
+    hes: Option<PathBuf>,
+    /// Also write the CPAK as a JWK to this file (for `atoll-rsi verify`
+    /// and `atoll token verify`). Needs `--hes`.
+    #[arg(long, value_name = "FILE", requires = "hes")]
+    cpak_jwk: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             once: cli.once,
             stop,
             console: Box::new(std::io::stdout()),
+            hes: cli.hes.clone(),
         },
     )
     .context("starting the simulator")?;
@@ -57,6 +72,23 @@ fn main() -> anyhow::Result<()> {
         sim.measurement().algo.name(),
         hex::encode(sim.rim())
     );
+    match (sim.cpak(), &cli.hes) {
+        (Some(cpak), Some(hes)) => {
+            println!(
+                "root of trust: atoll-hes at {}; attestation and sealing available",
+                hes.display()
+            );
+            println!("CPAK (P-384, SEC1): {}", hex::encode(cpak));
+            if let Some(path) = &cli.cpak_jwk {
+                let jwk = atoll_sim::hes::cpak_jwk(cpak)?;
+                std::fs::write(path, jwk).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        _ => println!(
+            "root of trust: none (no --hes); attestation and sealing unavailable \
+             (RSI_ERROR_UNKNOWN)"
+        ),
+    }
     println!("serving REC 0 on {}", cli.socket.display());
     let end = sim.run().context("running the realm")?;
     match end {

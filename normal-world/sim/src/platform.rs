@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use atoll_attestation::AttestationService;
-use atoll_kernel::arch::host::{SimMachine, ThreadTransport};
+use atoll_kernel::arch::host::{RootOfTrust, SimMachine, ThreadTransport};
 use atoll_kernel::arch::Platform as _;
 use atoll_kernel::boot::BootError;
 use atoll_kernel::{Rmm, RmmConfig};
@@ -32,15 +32,18 @@ const MAX_REALMS: usize = 64;
 /// to its root of trust.
 ///
 /// This is the one place the platform's trusted services are assembled:
-/// measurement, attestation and keys are here; the HES plugs in as the
-/// machine's root of trust (`SimMachine::set_root_of_trust`), after which
-/// [`boot`] provisions the attestation key, platform token and VHUKs.
-/// Until it does, the RMM answers what it specifies for a platform without
-/// a root of trust: token requests and sealing keys fail with
-/// `RSI_ERROR_UNKNOWN`.
-pub fn setup_services(machine: &mut SimMachine) -> ThreadTransport {
-    // No root of trust is connected yet.
-    let _ = machine;
+/// measurement, attestation and keys, and the HES as the machine's root of
+/// trust (`SimMachine::set_root_of_trust`), after which [`boot`] provisions
+/// the attestation key, platform token and VHUKs. Without a root of trust
+/// the RMM answers what it specifies for such a platform: token requests
+/// and sealing keys fail with `RSI_ERROR_UNKNOWN`.
+pub fn setup_services(
+    machine: &mut SimMachine,
+    root: Option<Box<dyn RootOfTrust>>,
+) -> ThreadTransport {
+    if let Some(root) = root {
+        machine.set_root_of_trust(root);
+    }
     let mut transport = ThreadTransport::default();
     transport.register(
         ServiceId::Measurement,
@@ -67,9 +70,10 @@ pub fn setup_services(machine: &mut SimMachine) -> ThreadTransport {
 }
 
 /// Cold-boot work after the RMM exists and before any realm is built: the
-/// RMM's provisioning from the root of trust (`Rmm::boot`), once one is
-/// connected in [`setup_services`]. Without one there is nothing to
-/// provision, and the realm runs without attestation or sealing keys.
+/// RMM's provisioning from the root of trust (`Rmm::boot`: the attestation
+/// key and platform token, then the VHUKs), when [`setup_services`]
+/// connected one. Without one there is nothing to provision, and realms
+/// run without attestation or sealing keys.
 fn boot(rmm: &mut SimRmm, has_root_of_trust: bool) -> Result<(), BootError> {
     if has_root_of_trust {
         let (attestation, keys) = rmm.boot();
@@ -87,12 +91,19 @@ pub struct SimPlatform {
 
 impl SimPlatform {
     /// A machine with `size` bytes of DRAM at `base` (granule-aligned, as
-    /// [`SimMachine::new`] requires), its services and the RMM, booted.
-    pub fn new(base: u64, size: u64) -> Result<Self, BootError> {
+    /// [`SimMachine::new`] requires), its services and the RMM, booted
+    /// against `root` (an HES whose boot is complete, see
+    /// [`crate::hes::boot_hes`]) if there is one.
+    pub fn new(
+        base: u64,
+        size: u64,
+        root: Option<Box<dyn RootOfTrust>>,
+    ) -> Result<Self, BootError> {
         let mut machine = SimMachine::new(base, size);
-        let transport = setup_services(&mut machine);
+        let has_root_of_trust = root.is_some();
+        let transport = setup_services(&mut machine, root);
         let mut rmm = Rmm::new(machine, transport, RmmConfig::default());
-        boot(&mut rmm, false)?;
+        boot(&mut rmm, has_root_of_trust)?;
         Ok(Self {
             rmm: Rc::new(RefCell::new(rmm)),
         })

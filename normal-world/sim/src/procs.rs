@@ -1,5 +1,7 @@
-//! Workspace binaries as separate processes, for tests that cross process
-//! boundaries the way users run them.
+//! Workspace binaries as separate processes, for tests (of this crate and
+//! of the realm-side tools) that cross process boundaries the way users run
+//! them. Only meaningful inside the Atoll workspace: [`binary`] builds with
+//! the cargo that built this crate.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Builds (if needed) and returns a workspace binary: cargo only hands a

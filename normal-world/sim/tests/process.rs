@@ -1,6 +1,7 @@
-//! The `atoll-sim` binary: prints the RIM, serves the socket, ends after
-//! the first realm process with `--once`, and shuts down cleanly (socket
-//! removed) on SIGTERM.
+//! The `atoll-sim` binary: prints the RIM and its root of trust, serves
+//! the socket, ends after the first realm process with `--once`, shuts down
+//! cleanly (socket removed) on SIGTERM, and with `--hes` boots against a
+//! running `atoll-hes` so that realms get attestation tokens.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -19,24 +20,41 @@ fn example() -> PathBuf {
 }
 
 fn start(socket: &Path, once: bool) -> (Child, Vec<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atoll-sim"));
-    cmd.arg("--realm")
+    let once_arg: &[&std::ffi::OsStr] = &["--once".as_ref()];
+    start_with(socket, if once { once_arg } else { &[] })
+}
+
+/// Starts `atoll-sim` with `extra` arguments and returns it with what it
+/// printed up to and including "serving REC 0 on ...".
+fn start_with(socket: &Path, extra: &[&std::ffi::OsStr]) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atoll-sim"))
+        .arg("--realm")
         .arg(example())
         .arg("--socket")
-        .arg(socket);
-    if once {
-        cmd.arg("--once");
-    }
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        .arg(socket)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
-    for _ in 0..2 {
+    loop {
         let mut l = String::new();
-        out.read_line(&mut l).unwrap();
+        assert!(out.read_line(&mut l).unwrap() > 0, "ended early: {lines:?}");
         lines.push(l.trim().to_string());
+        if l.starts_with("serving REC 0 on ") {
+            break;
+        }
     }
     std::thread::spawn(move || for _ in out.lines() {});
     (child, lines)
+}
+
+fn smc(stream: &mut UnixStream, seq: u32, regs: ipc_schema::smccc::SmcRegs) -> [u64; 18] {
+    match request(stream, seq, &VcpuRequest::Smc { regs }) {
+        VcpuResponse::Smc { regs } => regs,
+        other => panic!("{other:?}"),
+    }
 }
 
 fn request(stream: &mut UnixStream, seq: u32, req: &VcpuRequest) -> VcpuResponse {
@@ -70,6 +88,11 @@ fn once_serves_one_process_then_exits() {
     let (mut child, lines) = start(&socket, true);
     assert!(lines[0].starts_with("RIM (sha-256): "), "{lines:?}");
     assert_eq!(lines[0].len(), "RIM (sha-256): ".len() + 64);
+    assert_eq!(
+        lines[1],
+        "root of trust: none (no --hes); attestation and sealing unavailable (RSI_ERROR_UNKNOWN)"
+    );
+    assert_eq!(lines.len(), 3, "{lines:?}");
     // A connection that sends nothing (a probe) is not the one process.
     drop(UnixStream::connect(&socket).unwrap());
     std::thread::sleep(Duration::from_millis(200));
@@ -138,4 +161,108 @@ fn sigterm_stops_cleanly_and_garbage_is_answered() {
     assert!(st.success());
     assert!(wait_exit(&mut child).success());
     assert!(!socket.exists());
+}
+
+#[test]
+fn hes_roots_attestation_and_sealing() {
+    use atoll_sim::hes::HesRoot;
+    use atoll_sim::procs::HesProcess;
+    use ipc_schema::islet::{fid as islet_fid, sealing_flags};
+    use ipc_schema::rsi::{fid, status};
+
+    let dir = tempfile::tempdir().unwrap();
+    let hes = HesProcess::start(dir.path());
+    let socket = dir.path().join("realm.sock");
+    let jwk = dir.path().join("cpak.jwk");
+    let (mut child, lines) = start_with(
+        &socket,
+        &[
+            "--hes".as_ref(),
+            hes.socket.as_os_str(),
+            "--cpak-jwk".as_ref(),
+            jwk.as_os_str(),
+        ],
+    );
+    assert!(lines[0].starts_with("RIM (sha-256): "), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        format!(
+            "root of trust: atoll-hes at {}; attestation and sealing available",
+            hes.socket.display()
+        )
+    );
+    // The CPAK printed is the one the HES reports (after the boot the
+    // simulator measured, since the CPAK derives from BL2's measurement).
+    let cpak = HesRoot::connect(&hes.socket)
+        .unwrap()
+        .cpak_public_key()
+        .unwrap();
+    assert_eq!(
+        lines[2],
+        format!("CPAK (P-384, SEC1): {}", hex::encode(cpak))
+    );
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jwk).unwrap()).unwrap();
+    assert_eq!(jwk["crv"], "P-384");
+    assert_eq!(
+        jwk,
+        serde_json::from_str::<serde_json::Value>(&atoll_sim::hes::cpak_jwk(&cpak).unwrap())
+            .unwrap()
+    );
+
+    // A realm process gets a token and a sealing key.
+    let mut s = UnixStream::connect(&socket).unwrap();
+    assert!(matches!(
+        request(&mut s, 1, &VcpuRequest::Hello),
+        VcpuResponse::Hello(_)
+    ));
+    let init = smc(&mut s, 2, smc_regs(fid::ATTEST_TOKEN_INIT, &[0x11; 8]));
+    assert_eq!(init[0], status::SUCCESS);
+    assert!(init[1] > 0, "token size announced");
+    let key = smc(
+        &mut s,
+        3,
+        smc_regs(islet_fid::RSI_REALM_SEALING_KEY, &[sealing_flags::RIM, 0]),
+    );
+    assert_eq!(key[0], status::SUCCESS);
+    assert_ne!(key[1..5], [0; 4]);
+    drop(s);
+
+    // The HES has completed a boot: another platform cannot boot on it.
+    let second = Command::new(env!("CARGO_BIN_EXE_atoll-sim"))
+        .arg("--realm")
+        .arg(example())
+        .arg("--socket")
+        .arg(dir.path().join("other.sock"))
+        .arg("--hes")
+        .arg(&hes.socket)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("slot locked") && err.contains("restart atoll-hes"),
+        "{err}"
+    );
+
+    // No HES at the socket: refused, with the reason.
+    let missing = Command::new(env!("CARGO_BIN_EXE_atoll-sim"))
+        .arg("--realm")
+        .arg(example())
+        .arg("--socket")
+        .arg(dir.path().join("other.sock"))
+        .arg("--hes")
+        .arg(dir.path().join("nobody.sock"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("connecting to"));
+
+    let st = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(wait_exit(&mut child).success());
 }
