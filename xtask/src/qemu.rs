@@ -469,9 +469,10 @@ pub struct Images {
     pub expected_rim: String,
 }
 
-/// `target/qemu` under the workspace's target directory.
+/// `target/qemu` in the workspace, whatever `CARGO_TARGET_DIR` says: the
+/// firmware crates find the realm plan there by a relative path.
 pub fn out_dir(root: &Path) -> PathBuf {
-    host_target_dir(root).join("qemu")
+    root.join("target/qemu")
 }
 
 fn host_target_dir(root: &Path) -> PathBuf {
@@ -542,40 +543,32 @@ fn build_flat(root: &Path, tc: Toolchain, dir: &str, name: &str) -> Result<PathB
     Ok(flat)
 }
 
-/// The realm description's RIM, as `atoll measure` computes it.
-pub fn expected_rim(root: &Path) -> Result<String> {
+/// Measures the realm description as `atoll measure` does and writes its
+/// build plan, serialised by `atoll_realm_description::blob`, to
+/// `target/qemu/realm.plan`, which ns-host embeds (`include_bytes!` in
+/// normal-world/ns-host/src/main.rs). The file is only rewritten when its
+/// bytes change, so ns-host is not rebuilt for nothing. Returns the RIM in
+/// hex.
+pub fn write_realm_plan(root: &Path) -> Result<String> {
     let path = root.join(REALM_TOML);
     let desc = atoll_realm_description::RealmDescription::load(&path)
         .with_context(|| format!("loading {}", path.display()))?;
     let plan = atoll_realm_description::BuildPlan::new(&desc)
         .with_context(|| format!("{}: invalid build plan", path.display()))?;
     let m = atoll_measure::measure(&plan).context("measuring the realm's build plan")?;
+    let blob = atoll_realm_description::blob::encode(&plan)
+        .map_err(|e| anyhow!("serialising the realm's build plan: {e}"))?;
+    let out = out_dir(root).join("realm.plan");
+    if std::fs::read(&out).ok().as_deref() != Some(blob.as_slice()) {
+        std::fs::write(&out, &blob).with_context(|| format!("writing {}", out.display()))?;
+    }
+    eprintln!(
+        "xtask: {} ({} bytes), RIM {}",
+        out.display(),
+        blob.len(),
+        m.rim_hex()
+    );
     Ok(m.rim_hex())
-}
-
-/// The step between the payload and ns-host: ns-host embeds the realm's
-/// build plan, serialised by the `blob` module of atoll-realm-description,
-/// at the path its README names. Neither exists in this tree yet, so this
-/// says so instead of guessing a format.
-fn write_realm_plan(root: &Path) -> Result<()> {
-    let blob = root.join("images/realm-description/src/blob.rs");
-    let readme = root.join(NS_HOST_DIR).join("README.md");
-    bail!(
-        "cannot serialise the realm build plan for ns-host: {} {} and {} {} \
-         (xtask needs the blob API and the path ns-host embeds it from)",
-        blob.display(),
-        if blob.exists() {
-            "exists"
-        } else {
-            "does not exist yet"
-        },
-        readme.display(),
-        if readme.exists() {
-            "exists"
-        } else {
-            "does not exist yet"
-        },
-    )
 }
 
 /// Builds whatever firmware crates exist (payload, realm plan, ns-host,
@@ -599,10 +592,7 @@ pub fn build_images(root: &Path, tc: Toolchain) -> Result<Images> {
     let mut rim = None;
     if payload.is_some() {
         if root.join(REALM_TOML).is_file() {
-            rim = Some(expected_rim(root)?);
-            if let Err(e) = write_realm_plan(root) {
-                missing.push(format!("{e:#}"));
-            }
+            rim = Some(write_realm_plan(root)?);
         } else {
             missing.push(format!("{REALM_TOML} (does not exist yet)"));
         }
@@ -1229,13 +1219,17 @@ pub fn run(root: &Path, check_mode: bool, timeout: u64) -> Result<()> {
         )),
         Stop::Interrupted => Err(anyhow!("interrupted; QEMU and atoll-hes stopped")),
     };
+    let console = out.join("console.log");
+    std::fs::write(&console, result.lines.join("\n") + "\n")
+        .with_context(|| format!("writing {}", console.display()))?;
     if let Some(t) = result.to_first_token {
         eprintln!("xtask: boot to ATOLL-TOKEN: {:.2} s", t.as_secs_f64());
     }
     eprintln!(
-        "xtask: QEMU ran {:.2} s, {} console lines",
+        "xtask: QEMU ran {:.2} s, {} console lines in {}",
         result.elapsed.as_secs_f64(),
-        result.lines.len()
+        result.lines.len(),
+        console.display()
     );
     let verdict = outcome.and_then(|()| {
         if check_mode {
