@@ -1044,7 +1044,8 @@ pub struct Report {
 }
 
 /// Finds exactly one `ATOLL-RIM` and one `ATOLL-TOKEN` line (before
-/// `ATOLL-DONE`, which must be there too) and decodes their hex.
+/// `ATOLL-DONE`, which must be there too) and decodes their hex; an
+/// `ATOLL-ERROR` line fails with what it says.
 pub fn parse_console(lines: &[String]) -> Result<Report> {
     let mut rim = None;
     let mut token = None;
@@ -1067,6 +1068,8 @@ pub fn parse_console(lines: &[String]) -> Result<Report> {
             );
             ensure!(!done, "ATOLL-TOKEN after ATOLL-DONE");
             token = Some(hex::decode(h).context("ATOLL-TOKEN is not hex")?);
+        } else if let Some(what) = field("ATOLL-ERROR") {
+            bail!("ns-host reported ATOLL-ERROR {what}");
         } else if line == "ATOLL-DONE" {
             done = true;
         }
@@ -1399,6 +1402,8 @@ mod tests {
         );
         assert!(err("ATOLL-RIM 00\nATOLL-DONE\nATOLL-TOKEN 00").contains("after ATOLL-DONE"));
         assert!(err("ATOLL-RIM \nATOLL-TOKEN 00\nATOLL-DONE").contains("empty"));
+        assert!(err("ATOLL-ERROR rmi: realm create failed\nATOLL-DONE")
+            .contains("ATOLL-ERROR rmi: realm create failed"));
     }
 
     #[test]
