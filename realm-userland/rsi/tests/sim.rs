@@ -1,16 +1,22 @@
 //! The RSI client against the simulated platform: the example realm is
 //! built on the simulated RMM (in-process `atoll-sim` on its own thread),
 //! and every call goes over the vCPU socket to REC 0, where the RMM answers
-//! it as it would a realm on hardware.
+//! it as it would a realm on hardware. Attestation and sealing are checked
+//! on a platform booted against an `atoll-hes` process, and (their
+//! specified failure) on one without a root of trust.
 
 use std::path::{Path, PathBuf};
 
-use atoll_realm_description::RealmDescription;
+use atoll_cca_token::{CcaToken, PlatformKey};
+use atoll_realm_description::{BuildPlan, RealmDescription};
 use atoll_rsi_client::sim::{SimBackend, SimError};
 use atoll_rsi_client::{sealing_flags, HashAlgorithm, Ripas, RsiClient, RsiError};
+use atoll_sim::hes::{HesRoot, SimulatedFirmware};
+use atoll_sim::procs::HesProcess;
 use atoll_sim::Background;
 use ipc_schema::rsi;
 use ipc_schema::smccc::{SMCCC_VERSION, SMCCC_VERSION_1_2};
+use p384::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 const RAM_BASE: u64 = 0x4000_0000;
@@ -22,15 +28,41 @@ fn example() -> PathBuf {
 
 struct Fixture {
     sim: Background,
+    // Dropped after the simulator (fields drop in order).
+    hes: Option<HesProcess>,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
+    /// The example realm on a platform without a root of trust.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let desc = RealmDescription::load(&example()).unwrap();
         let sim = Background::start(desc, dir.path().join("realm.sock")).unwrap();
-        Self { sim, _dir: dir }
+        Self {
+            sim,
+            hes: None,
+            _dir: dir,
+        }
+    }
+
+    /// The example realm on a platform booted against a fresh `atoll-hes`
+    /// process.
+    fn with_hes() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let hes = HesProcess::start(dir.path());
+        let desc = RealmDescription::load(&example()).unwrap();
+        let sim = Background::start_with(
+            desc,
+            dir.path().join("realm.sock"),
+            Some(hes.socket.clone()),
+        )
+        .unwrap();
+        Self {
+            sim,
+            hes: Some(hes),
+            _dir: dir,
+        }
     }
 
     fn client(&self) -> RsiClient<SimBackend> {
@@ -208,14 +240,67 @@ fn console_host_call() {
     ));
 }
 
-/// FLIP when the HES is plugged into `atoll-sim` as the root of trust
-/// (`setup_services`): the attestation service then has its key and
-/// platform token, the token must come back complete, and this test
-/// should decode it and check the challenge and RIM claims. Until then
-/// INIT answers `RSI_ERROR_UNKNOWN`.
+/// With the HES as root of trust: the token comes back complete and
+/// verifies against the HES's CPAK (as the HES itself reports it), with
+/// the realm's challenge, the RIM `atoll measure` predicts, and the
+/// simulated boot chain as platform software components.
 #[test]
-fn attestation_token_until_the_hes_lands() {
+fn attestation_token_verifies_against_the_hes_cpak() {
+    let f = Fixture::with_hes();
+    let hes = f.hes.as_ref().unwrap();
+    let cpak_point = HesRoot::connect(&hes.socket)
+        .unwrap()
+        .cpak_public_key()
+        .unwrap();
+    assert_eq!(f.sim.cpak(), Some(&cpak_point));
+    let cpak = PlatformKey::from(VerifyingKey::from_sec1_bytes(&cpak_point).unwrap());
+
+    let mut c = f.client();
+    let challenge: [u8; 64] = core::array::from_fn(|i| i as u8 ^ 0x5A);
+    let token = c.attestation_token_vec(&challenge).unwrap();
+    let decoded = CcaToken::decode(&token).unwrap();
+    decoded.verify(&cpak).expect("verifies against the CPAK");
+    assert_eq!(decoded.realm.claims.challenge, challenge);
+    let desc = RealmDescription::load(&example()).unwrap();
+    let predicted = atoll_measure::measure(&BuildPlan::new(&desc).unwrap()).unwrap();
+    assert_eq!(decoded.realm.claims.rim, predicted.rim());
+    let sw: Vec<_> = decoded
+        .platform
+        .claims
+        .sw_components
+        .iter()
+        .map(|c| (c.component_type.clone(), c.measurement.clone()))
+        .collect();
+    let firmware = SimulatedFirmware::of_this_executable().unwrap();
+    assert_eq!(sw.len(), 2, "{sw:?}");
+    assert_eq!(
+        sw[0],
+        (Some("BL2".to_string()), firmware.bl2_measurement().to_vec())
+    );
+    assert_eq!(sw[1].0.as_deref(), Some("RMM"));
+
+    // Another challenge, another token; a flipped byte does not verify;
+    // another platform's key does not verify.
+    let other = c.attestation_token_vec(&[0xA5; 64]).unwrap();
+    let other = CcaToken::decode(&other).unwrap();
+    other.verify(&cpak).unwrap();
+    assert_eq!(other.realm.claims.challenge, [0xA5; 64]);
+    let mut bad = token.clone();
+    let n = bad.len();
+    bad[n - 10] ^= 1;
+    let tampered = CcaToken::decode(&bad).map(|t| t.verify(&cpak).is_ok());
+    assert!(!matches!(tampered, Ok(true)), "a tampered token verified");
+    let stranger = p384::ecdsa::SigningKey::from_slice(&[0x33; 48]).unwrap();
+    let stranger = PlatformKey::from(*stranger.verifying_key());
+    assert!(decoded.verify(&stranger).is_err());
+}
+
+/// Without a root of trust (no HES): INIT answers `RSI_ERROR_UNKNOWN`, as
+/// the RMM specifies for a platform that has no attestation key.
+#[test]
+fn attestation_token_without_a_root_of_trust() {
     let f = Fixture::new();
+    assert_eq!(f.sim.cpak(), None);
     let mut c = f.client();
     let challenge = [0x5A; 64];
     assert!(matches!(
@@ -234,13 +319,49 @@ fn attestation_token_until_the_hes_lands() {
     assert_eq!(out[0], rsi::status::ERROR_STATE);
 }
 
-/// FLIP when the HES is plugged into `atoll-sim` as the root of trust:
-/// the keys service then has its VHUKs and RSI_ISLET_REALM_SEALING_KEY
-/// returns a key. Until then the RMM cannot derive one
+/// With the HES: sealing keys are stable, differ between VHUK_A and VHUK_M
+/// keys, and (the example realm has no vendor metadata, so its binary is
+/// its identity) the RIM is always mixed in: no flags and `RIM` give the
+/// same key, while `REALM_ID`/`SVN` need metadata (a state error, as does
+/// RSI_ISLET_REALM_METADATA).
+#[test]
+fn islet_calls_with_the_hes() {
+    let f = Fixture::with_hes();
+    let mut c = f.client();
+    let rim = c.sealing_key(sealing_flags::RIM, 0).unwrap();
+    assert_ne!(rim.0, [0; 32]);
+    assert_eq!(c.sealing_key(sealing_flags::RIM, 0).unwrap().0, rim.0);
+    assert_eq!(c.sealing_key(0, 0).unwrap().0, rim.0);
+    let m = c
+        .sealing_key(sealing_flags::KEY_M | sealing_flags::RIM, 0)
+        .unwrap();
+    assert_ne!(m.0, rim.0);
+    assert_eq!(c.sealing_key(sealing_flags::KEY_M, 0).unwrap().0, m.0);
+    for flags in [sealing_flags::REALM_ID, sealing_flags::SVN] {
+        assert!(matches!(
+            c.sealing_key(flags, 1),
+            Err(RsiError::State {
+                command: "RSI_ISLET_REALM_SEALING_KEY"
+            })
+        ));
+    }
+    assert!(matches!(
+        c.realm_metadata(),
+        Err(RsiError::State {
+            command: "RSI_ISLET_REALM_METADATA"
+        })
+    ));
+    assert!(matches!(
+        c.sealing_key(1 << 9, 0),
+        Err(RsiError::InvalidArgument(_))
+    ));
+}
+
+/// Without a root of trust the RMM has no VHUKs and cannot derive a key
 /// (`RSI_ERROR_UNKNOWN`). The example realm has no vendor metadata, so
 /// RSI_ISLET_REALM_METADATA is a state error whatever the platform has.
 #[test]
-fn islet_calls_until_the_hes_lands() {
+fn islet_calls_without_a_root_of_trust() {
     let f = Fixture::new();
     let mut c = f.client();
     assert!(matches!(

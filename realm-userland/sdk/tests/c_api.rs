@@ -1,12 +1,16 @@
 //! The C API from C: `tests/c/sdk_test.c` is compiled with gcc against
 //! `include/atoll_sdk.h` and the crate's static library, then run against
-//! the simulated platform (atoll-sim, in this process on its own thread).
+//! the simulated platform (atoll-sim, in this process on its own thread),
+//! booted against an `atoll-hes` process and without a root of trust.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use atoll_cca_token::PlatformKey;
 use atoll_realm_description::RealmDescription;
+use atoll_sdk::{EnvelopeError, Sdk, SdkError};
+use atoll_sim::procs::HesProcess;
 use atoll_sim::Background;
 use sha2::{Digest, Sha256};
 
@@ -39,13 +43,10 @@ fn compile(dir: &Path) -> PathBuf {
     out
 }
 
-#[test]
-fn c_program_against_the_simulator() {
-    let dir = tempfile::tempdir().unwrap();
-    let program = compile(dir.path());
-    let desc = RealmDescription::load(&crate_dir().join("../../images/examples/hello-realm.toml"))
-        .unwrap();
-    let sim = Background::start(desc, dir.path().join("realm.sock")).unwrap();
+/// Runs the C program against `sim` and returns its `key=value` lines,
+/// after checking what does not depend on the platform's root of trust.
+fn run_c(dir: &Path, sim: &Background) -> HashMap<String, String> {
+    let program = compile(dir);
     let out = Command::new(&program).arg(sim.socket()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -53,7 +54,11 @@ fn c_program_against_the_simulator() {
         "C test failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let kv: HashMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once('=')).collect();
+    let kv: HashMap<String, String> = stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
 
     assert_eq!(kv["connect"], "0");
     assert_eq!(kv["rim"], hex::encode(sim.measurement().rim));
@@ -74,8 +79,59 @@ fn c_program_against_the_simulator() {
         kv["message"],
         "RSI_ERROR_UNKNOWN: the RMM could not complete the call"
     );
-    // FLIP when the HES is plugged into atoll-sim: attest and seal then
-    // succeed (attest=0 with a token line, seal=0 and unseal=0).
-    assert_eq!(kv["attest"], "-7", "RSI_ERROR_UNKNOWN until the HES lands");
-    assert_eq!(kv["seal"], "-7", "RSI_ERROR_UNKNOWN until the HES lands");
+    kv
+}
+
+fn example() -> RealmDescription {
+    RealmDescription::load(&crate_dir().join("../../images/examples/hello-realm.toml")).unwrap()
+}
+
+/// With an `atoll-hes` process as the platform's root of trust: the C
+/// program's token verifies against the CPAK with its challenge and the
+/// realm's RIM, and what it seals unseals, in C and through the Rust SDK
+/// (the same envelope), and only in this realm.
+#[test]
+fn c_program_against_the_simulator_with_the_hes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hes = HesProcess::start(dir.path());
+    let sim = Background::start_with(
+        example(),
+        dir.path().join("realm.sock"),
+        Some(hes.socket.clone()),
+    )
+    .unwrap();
+    let kv = run_c(dir.path(), &sim);
+    assert_eq!(kv["attest"], "0");
+    let token = hex::decode(&kv["token"]).unwrap();
+    let cpak = p384::ecdsa::VerifyingKey::from_sec1_bytes(sim.cpak().unwrap()).unwrap();
+    let decoded = atoll_sdk::verify(&token, &PlatformKey::from(cpak)).unwrap();
+    assert_eq!(decoded.realm.claims.challenge, [0xA5; 64]);
+    assert_eq!(decoded.realm.claims.rim, sim.measurement().rim());
+    assert_eq!(kv["seal"], "0");
+    assert_eq!(kv["unseal"], "0");
+
+    // The envelope sealed from C opens through the Rust SDK in the same
+    // realm, and not with a key it was not sealed under.
+    let mut sealed = hex::decode(&kv["sealed"]).unwrap();
+    let mut sdk = Sdk::connect_sim(sim.socket()).unwrap();
+    assert_eq!(sdk.unseal(&sealed).unwrap(), b"measured by C");
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    assert!(matches!(
+        sdk.unseal(&sealed),
+        Err(SdkError::Envelope(EnvelopeError::Authentication))
+    ));
+}
+
+/// Without a root of trust: attest and seal fail with RSI_ERROR_UNKNOWN
+/// (`ATOLL_STATUS_RSI_UNKNOWN`), as the RMM specifies, and nothing else
+/// changes.
+#[test]
+fn c_program_without_a_root_of_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Background::start(example(), dir.path().join("realm.sock")).unwrap();
+    let kv = run_c(dir.path(), &sim);
+    assert_eq!(kv["attest"], "-7", "RSI_ERROR_UNKNOWN");
+    assert_eq!(kv["seal"], "-7", "RSI_ERROR_UNKNOWN");
+    assert!(!kv.contains_key("token") && !kv.contains_key("unseal"));
 }

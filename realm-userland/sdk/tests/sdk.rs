@@ -1,8 +1,9 @@
 //! The SDK's Rust API: sealing round trips through the RSI client (with a
-//! scripted RMM that derives a key per flags and SVN, since the simulated
-//! platform has no sealing keys until the HES is plugged in), token
-//! verification on tokens built and signed here, and the simulator's
-//! current answers.
+//! scripted RMM that derives a key per flags and SVN, and records the
+//! requests), token verification on tokens built and signed here, and the
+//! simulated platform: attest, verify, seal and unseal against an
+//! `atoll-hes` process as the root of trust, and the specified failures
+//! without one.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use atoll_cca_token::{encode_collection, HashAlgo, PlatformClaims, PlatformKey, 
 use atoll_realm_description::RealmDescription;
 use atoll_rsi_client::{RsiBackend, RsiClient, RsiError};
 use atoll_sdk::{sealing_flags, EnvelopeError, Sdk, SdkError, VerifyError};
+use atoll_sim::procs::HesProcess;
 use atoll_sim::Background;
 use ipc_schema::islet;
 use ipc_schema::smccc::{SmcRegs, SMC_UNKNOWN};
@@ -167,17 +169,119 @@ fn verify_checks_signatures_and_binding() {
     ));
 }
 
-/// FLIP when the HES is plugged into atoll-sim: `attest` then returns a
-/// token that `verify` accepts with the platform's CPAK (challenge and RIM
-/// claims to check), and `seal`/`unseal` round trip on the simulator.
-#[test]
-fn simulator_attest_and_seal_until_the_hes_lands() {
-    let dir = tempfile::tempdir().unwrap();
-    let desc = RealmDescription::load(
+fn example() -> RealmDescription {
+    RealmDescription::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../images/examples/hello-realm.toml"),
     )
-    .unwrap();
-    let sim = Background::start(desc, dir.path().join("realm.sock")).unwrap();
+    .unwrap()
+}
+
+/// The example realm with another payload (so another RIM): another
+/// realm, as far as sealing keys go.
+fn another_realm(dir: &Path) -> RealmDescription {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../images/examples");
+    std::fs::write(dir.join("other.bin"), vec![0x0F; 4096]).unwrap();
+    let toml = std::fs::read_to_string(example.join("hello-realm.toml"))
+        .unwrap()
+        .replace("hello-realm.bin", "other.bin");
+    atoll_realm_description::toml::from_str(&toml, dir).unwrap()
+}
+
+/// One boot of the simulated platform: a fresh `atoll-hes` process on the
+/// provisioning file in `dir` (same file, same device secrets), and the
+/// realm `desc` on a simulator booted against it.
+struct Platform {
+    sim: Background,
+    _hes: HesProcess,
+}
+
+impl Platform {
+    fn boot(dir: &Path, desc: RealmDescription) -> Self {
+        let hes = HesProcess::start(dir);
+        let sim =
+            Background::start_with(desc, dir.join("realm.sock"), Some(hes.socket.clone())).unwrap();
+        Self { sim, _hes: hes }
+    }
+
+    fn sdk(&self) -> Sdk<atoll_rsi_client::sim::SimBackend> {
+        Sdk::connect_sim(self.sim.socket()).unwrap()
+    }
+}
+
+#[test]
+fn simulator_attest_and_seal_with_the_hes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"kept for this realm only";
+    let (sealed_rim, sealed_m, rim) = {
+        let platform = Platform::boot(dir.path(), example());
+        let mut sdk = platform.sdk();
+        // A token for the verifier's nonce (48 bytes, zero-padded to 64)
+        // that verifies against the platform's CPAK, with the realm's RIM.
+        let nonce: [u8; 48] = core::array::from_fn(|i| i as u8 * 3);
+        let token = sdk.attest(&nonce).unwrap();
+        let cpak = platform.sim.cpak().expect("booted against the HES");
+        let cpak = PlatformKey::from(p384::ecdsa::VerifyingKey::from_sec1_bytes(cpak).unwrap());
+        let decoded = atoll_sdk::verify(&token, &cpak).unwrap();
+        let mut padded = [0u8; 64];
+        padded[..48].copy_from_slice(&nonce);
+        assert_eq!(decoded.realm.claims.challenge, padded);
+        assert_eq!(decoded.realm.claims.rim, platform.sim.measurement().rim());
+        // Through the JWK, as relying parties hold the key.
+        let jwk = cpak.to_jwk().to_string();
+        atoll_sdk::verify(&token, &atoll_sdk::cpak_from_jwk(&jwk).unwrap()).unwrap();
+        let stranger = SigningKey::from_slice(&[0x33; 48]).unwrap();
+        assert!(matches!(
+            atoll_sdk::verify(&token, &PlatformKey::from(*stranger.verifying_key())),
+            Err(VerifyError::Verify(_))
+        ));
+
+        // Seal and unseal round trips, under VHUK_A and VHUK_M keys.
+        let sealed_rim = sdk.seal(data, sealing_flags::RIM).unwrap();
+        assert_eq!(sdk.unseal(&sealed_rim).unwrap(), data);
+        let sealed_m = sdk.seal(data, sealing_flags::KEY_M).unwrap();
+        assert_eq!(sdk.unseal(&sealed_m).unwrap(), data);
+        // Fresh nonces: the same data seals differently each time.
+        assert_ne!(sdk.seal(data, sealing_flags::RIM).unwrap(), sealed_rim);
+        // Without vendor metadata there is no realm id or SVN to bind to.
+        assert!(matches!(
+            sdk.seal(data, sealing_flags::REALM_ID),
+            Err(SdkError::Rsi(RsiError::State { .. }))
+        ));
+        (sealed_rim, sealed_m, platform.sim.measurement().rim)
+    };
+
+    // The platform restarted (HES process and simulator), same device
+    // secrets and firmware: the same realm opens what it sealed.
+    {
+        let platform = Platform::boot(dir.path(), example());
+        let mut sdk = platform.sdk();
+        assert_eq!(sdk.unseal(&sealed_rim).unwrap(), data);
+        assert_eq!(sdk.unseal(&sealed_m).unwrap(), data);
+    }
+
+    // Another realm on the same platform cannot: its keys are its own.
+    let platform = Platform::boot(dir.path(), another_realm(dir.path()));
+    let mut sdk = platform.sdk();
+    assert_ne!(sdk.rsi().measurement_read(0).unwrap(), rim);
+    for sealed in [&sealed_rim, &sealed_m] {
+        assert!(matches!(
+            sdk.unseal(sealed),
+            Err(SdkError::Envelope(EnvelopeError::Authentication))
+        ));
+    }
+    // Its own data it seals and unseals.
+    let own = sdk.seal(b"other", sealing_flags::RIM).unwrap();
+    assert_eq!(sdk.unseal(&own).unwrap(), b"other");
+}
+
+/// Without a root of trust (no HES): tokens and sealing keys fail with
+/// `RSI_ERROR_UNKNOWN`, as the RMM specifies; challenge lengths are still
+/// checked first, and measurements still work.
+#[test]
+fn simulator_attest_and_seal_without_a_root_of_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Background::start(example(), dir.path().join("realm.sock")).unwrap();
+    assert!(sim.cpak().is_none());
     let mut sdk = Sdk::connect_sim(sim.socket()).unwrap();
     assert!(matches!(
         sdk.attest(&[1; 16]),

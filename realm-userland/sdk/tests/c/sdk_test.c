@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
     st = atoll_seal(sdk, data, sizeof data - 1, 2, 0, sealed, &len);
     printf("seal=%d\n", (int)st);
     if (st == ATOLL_STATUS_OK) {
+        hex("sealed", sealed, len);
         uint8_t plain[256];
         size_t plen = sizeof plain;
         st = atoll_unseal(sdk, sealed, len, plain, &plen);
