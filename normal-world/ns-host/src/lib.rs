@@ -286,5 +286,42 @@ pub fn report(out: &mut dyn Write, rim: Option<&[u8]>, token: Option<&[u8]>) -> 
     out.write_str("ATOLL-DONE\n")
 }
 
+/// Name of the `ATOLL-PERF` figure for the delegate/undelegate loop.
+pub const PERF_DELEGATE_PAIRS: &str = "rmi_delegate_undelegate_pairs_per_s";
+
+/// A rate measured with the generic timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Operations per second, rounded down.
+    pub per_s: u64,
+    /// Elapsed time in microseconds, rounded down.
+    pub elapsed_us: u64,
+}
+
+/// The rate of `ops` operations that took `ticks` counter ticks
+/// (CNTPCT_EL0 difference) at `freq` Hz (CNTFRQ_EL0). `None` if the
+/// frequency or the elapsed ticks are zero (nothing to divide by). Exact in
+/// 128-bit arithmetic; a rate beyond `u64` saturates.
+pub fn rate(ops: u64, ticks: u64, freq: u64) -> Option<Rate> {
+    if freq == 0 || ticks == 0 {
+        return None;
+    }
+    let per_s = u128::from(ops) * u128::from(freq) / u128::from(ticks);
+    let elapsed_us = u128::from(ticks) * 1_000_000 / u128::from(freq);
+    Some(Rate {
+        per_s: u64::try_from(per_s).unwrap_or(u64::MAX),
+        elapsed_us: u64::try_from(elapsed_us).unwrap_or(u64::MAX),
+    })
+}
+
+/// The line `ATOLL-PERF <name> <per_s> ops <ops> elapsed_us <us>`.
+pub fn perf_line(out: &mut dyn Write, name: &str, ops: u64, r: Rate) -> core::fmt::Result {
+    writeln!(
+        out,
+        "ATOLL-PERF {name} {} ops {ops} elapsed_us {}",
+        r.per_s, r.elapsed_us
+    )
+}
+
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ mod bare {
     use core::arch::{asm, global_asm};
     use core::fmt::Write;
 
-    use atoll_ns_host::{report, Action, ExitHandler, Stop};
+    use atoll_ns_host::{perf_line, rate, report, Action, ExitHandler, Stop, PERF_DELEGATE_PAIRS};
     use atoll_realm_description::blob;
     use atoll_rmi_client::{BuiltRealm, HostMemory, MemoryError, RealmBuilder, RmiClient};
     use ipc_schema::rmi::{RmiRecEnter, RmiRecExit, REC_RUN_EXIT_OFFSET, VERSION_1_0};
@@ -34,6 +34,9 @@ mod bare {
     const GRANULE: u64 = 4096;
     const UART0: usize = 0x0900_0000;
     const VMID: u16 = 1;
+    /// GRANULE_DELEGATE + GRANULE_UNDELEGATE pairs timed before the build,
+    /// one per granule from DELEGABLE_BASE up (8 MiB, all NS again after).
+    const PERF_PAIRS: u64 = 2000;
 
     #[global_allocator]
     static ALLOCATOR: LockedHeap = LockedHeap::empty();
@@ -240,6 +243,8 @@ mod bare {
             Err(e) => fail(&mut uart, format_args!("RMI_FEATURES: {e}")),
         }
 
+        measure_delegation(&mut rmi, &mut uart);
+
         let plan = match blob::decode(PLAN) {
             Ok(p) => p,
             Err(e) => fail(&mut uart, format_args!("embedded realm plan: {e}")),
@@ -284,6 +289,64 @@ mod bare {
         let token = handler.token_done.then_some(handler.token.as_slice());
         let _ = report(&mut uart, handler.rim.as_deref(), token);
         system_off()
+    }
+
+    /// CNTPCT_EL0 (after an ISB, so earlier instructions are done) and
+    /// CNTFRQ_EL0.
+    fn counter() -> (u64, u64) {
+        let (cnt, frq): (u64, u64);
+        // SAFETY: reads of the generic timer's counter and frequency,
+        // accessible at EL2; no memory or state is touched.
+        unsafe {
+            asm!(
+                "isb",
+                "mrs {cnt}, cntpct_el0",
+                "mrs {frq}, cntfrq_el0",
+                cnt = out(reg) cnt,
+                frq = out(reg) frq,
+                options(nomem, nostack),
+            );
+        }
+        (cnt, frq)
+    }
+
+    /// Times PERF_PAIRS GRANULE_DELEGATE + GRANULE_UNDELEGATE pairs over
+    /// distinct NS granules and prints the `ATOLL-PERF` line. Any refused
+    /// call is fatal (the granules would otherwise stay delegated).
+    fn measure_delegation(rmi: &mut RmiClient<Smc>, uart: &mut Uart) {
+        let (start, freq) = counter();
+        for i in 0..PERF_PAIRS {
+            let pa = DELEGABLE_BASE + i * GRANULE;
+            if let Err(e) = rmi.granule_delegate(pa) {
+                fail(
+                    uart,
+                    format_args!("perf: RMI_GRANULE_DELEGATE {pa:#x}: {e}"),
+                );
+            }
+            if let Err(e) = rmi.granule_undelegate(pa) {
+                fail(
+                    uart,
+                    format_args!("perf: RMI_GRANULE_UNDELEGATE {pa:#x}: {e}"),
+                );
+            }
+        }
+        let (end, _) = counter();
+        let ticks = end.wrapping_sub(start);
+        match rate(PERF_PAIRS, ticks, freq) {
+            Some(r) => {
+                let _ = writeln!(
+                    uart,
+                    "ns-host: {PERF_PAIRS} GRANULE_DELEGATE+UNDELEGATE pairs in {}.{:06} s \
+                     ({ticks} ticks at {freq} Hz)",
+                    r.elapsed_us / 1_000_000,
+                    r.elapsed_us % 1_000_000
+                );
+                let _ = perf_line(uart, PERF_DELEGATE_PAIRS, PERF_PAIRS, r);
+            }
+            None => {
+                let _ = writeln!(uart, "ns-host: perf: no rate ({ticks} ticks at {freq} Hz)");
+            }
+        }
     }
 
     fn run_rec0(

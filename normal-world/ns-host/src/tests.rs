@@ -185,3 +185,44 @@ fn embedded_plan_decodes() {
     assert_eq!(plan.recs()[0].params.pc, 0x8_0000);
     assert_eq!(plan.recs()[0].params.gprs, [0xA5A5_A5A5_A5A5_A5A5; 8]);
 }
+
+#[test]
+fn rates_come_from_ticks_and_frequency() {
+    // 2000 pairs in 0.5 s at 62.5 MHz.
+    let r = rate(2000, 31_250_000, 62_500_000).unwrap();
+    assert_eq!(
+        r,
+        Rate {
+            per_s: 4000,
+            elapsed_us: 500_000
+        }
+    );
+    // 1 GHz counter, 2000 pairs in 123_456_789 ns: rounded down.
+    let r = rate(2000, 123_456_789, 1_000_000_000).unwrap();
+    assert_eq!(r.per_s, 16_200);
+    assert_eq!(r.elapsed_us, 123_456);
+    // No overflow with large operands; saturation beyond u64.
+    let r = rate(u64::MAX, u64::MAX, u64::MAX).unwrap();
+    assert_eq!(
+        r,
+        Rate {
+            per_s: u64::MAX,
+            elapsed_us: 1_000_000
+        }
+    );
+    assert_eq!(rate(u64::MAX, 1, 1_000_000_000).unwrap().per_s, u64::MAX);
+    // Nothing to divide by.
+    assert_eq!(rate(2000, 0, 1_000_000_000), None);
+    assert_eq!(rate(2000, 100, 0), None);
+}
+
+#[test]
+fn the_perf_line_names_the_figure() {
+    let mut out = String::new();
+    let r = rate(2000, 31_250_000, 62_500_000).unwrap();
+    perf_line(&mut out, PERF_DELEGATE_PAIRS, 2000, r).unwrap();
+    assert_eq!(
+        out,
+        "ATOLL-PERF rmi_delegate_undelegate_pairs_per_s 4000 ops 2000 elapsed_us 500000\n"
+    );
+}
