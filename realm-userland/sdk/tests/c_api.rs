@@ -18,8 +18,16 @@ fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `libatoll_sdk.a`, built by cargo next to this test's own directory.
+/// `libatoll_sdk.a`, next to this test's own directory. `cargo test` does
+/// not build a library's staticlib output, so build it here (a no-op when
+/// it is up to date).
 fn static_lib() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "atoll-sdk", "--lib"])
+        .current_dir(crate_dir())
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building libatoll_sdk.a");
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let lib = profile_dir.join("libatoll_sdk.a");
