@@ -298,10 +298,11 @@ fn debian_codename() -> Option<String> {
 
 const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/backports.list";
 const BACKPORTS_LINE: &str = "deb http://deb.debian.org/debian bookworm-backports main";
-const TOOLCHAIN_PACKAGES: [&str; 4] = [
+const TOOLCHAIN_PACKAGES: [&str; 5] = [
     "rustc-web",
     "cargo-web",
     "rust-web-src",
+    "rust-web-llvm",
     "gcc-aarch64-linux-gnu",
 ];
 
@@ -353,6 +354,50 @@ fn apt_install(packages: &[&str], backports: bool) -> Result<()> {
     run_checked(cmd.args(packages))
 }
 
+/// Debian's `/usr/bin/rust-lld` (from rust-web-llvm) is a symlink to a
+/// versioned `lld-NN` that no package pulls in; the images cannot link
+/// without it. Returns the package that provides the link's target when
+/// the link dangles.
+fn missing_lld_package(link: &Path) -> Option<String> {
+    let target = std::fs::read_link(link).ok()?;
+    let resolved = if target.is_absolute() {
+        target.clone()
+    } else {
+        link.parent()?.join(&target)
+    };
+    if resolved.exists() {
+        return None;
+    }
+    let name = target.file_name()?.to_str()?.to_owned();
+    let version = name.strip_prefix("lld-")?;
+    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit())).then_some(name)
+}
+
+fn ensure_debian_linker(can_install: bool) -> Result<()> {
+    let link = Path::new("/usr/bin/rust-lld");
+    let Some(package) = missing_lld_package(link) else {
+        return Ok(());
+    };
+    if can_install {
+        eprintln!(
+            "xtask: installing {package} (the linker {} points to)",
+            link.display()
+        );
+        apt_install(&[&package], false)?;
+        ensure!(
+            missing_lld_package(link).is_none(),
+            "{} still dangles after installing {package}",
+            link.display()
+        );
+        Ok(())
+    } else {
+        bail!(
+            "{} points to a missing linker; as root run:\n    apt-get install -y {package}",
+            link.display()
+        )
+    }
+}
+
 /// What the run needs from the host.
 #[derive(Debug)]
 pub struct Prerequisites {
@@ -391,6 +436,9 @@ pub fn ensure_prerequisites(need_qemu: bool) -> Result<Prerequisites> {
         on_path(OBJCOPY).is_some(),
         "{OBJCOPY} is still missing (package binutils-aarch64-linux-gnu)"
     );
+    if matches!(toolchain, Toolchain::Debian) {
+        ensure_debian_linker(can_install)?;
+    }
 
     let qemu = if need_qemu {
         let mut qemu = on_path(QEMU);
@@ -1583,5 +1631,23 @@ mod machine_tests {
         let port = hes.port;
         hes.stop();
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod linker_tests {
+    use super::missing_lld_package;
+
+    #[test]
+    fn a_dangling_rust_lld_names_its_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("rust-lld");
+        std::os::unix::fs::symlink("lld-22", &link).unwrap();
+        assert_eq!(missing_lld_package(&link).as_deref(), Some("lld-22"));
+        std::fs::write(dir.path().join("lld-22"), b"").unwrap();
+        assert_eq!(missing_lld_package(&link), None);
+        let odd = dir.path().join("other");
+        std::os::unix::fs::symlink("ld.lld", &odd).unwrap();
+        assert_eq!(missing_lld_package(&odd), None);
     }
 }
