@@ -70,6 +70,24 @@ enum Task {
     Fvp,
 }
 
+/// Host tests of the firmware workspaces: (directory, cargo arguments).
+const FIRMWARE_HOST_TESTS: &[(&str, &[&str])] = &[
+    ("kernel/monitor", &["test"]),
+    (
+        "kernel/rmm",
+        &[
+            "test",
+            "-p",
+            "atoll-arch-aarch64",
+            "-p",
+            "atoll-rmm",
+            "--lib",
+        ],
+    ),
+    ("normal-world/ns-host", &["test"]),
+    ("realm-userland/payload", &["test"]),
+];
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,7 +118,14 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
             }
             cargo(&root, &["test", "--workspace", "--all-targets"])?;
-            cargo(&root, &["test", "--workspace", "--doc"])
+            cargo(&root, &["test", "--workspace", "--doc"])?;
+            // The bare-metal images are workspaces of their own (built for
+            // aarch64 by `cargo xtask qemu`); their logic is tested here on
+            // the host.
+            for (dir, args) in FIRMWARE_HOST_TESTS {
+                cargo(&root.join(dir), args)?;
+            }
+            Ok(())
         }
         Task::Build { release } => {
             let mut args = vec!["build", "--workspace", "--all-targets"];
