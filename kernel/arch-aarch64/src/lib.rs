@@ -13,7 +13,9 @@
 //! * [`stage2`]: hardware stage-2 tables built from the RTTs on every
 //!   `REC_ENTER`;
 //! * [`vcpu`] and [`platform`]: EL1 state switch, realm entry by ERET and
-//!   exits through the EL2 vectors turned back into `Trap`s.
+//!   exits through the EL2 vectors turned back into `Trap`s;
+//! * [`vgic`]: the REC's ICH_* list registers, APRs, VMCR and HCR, and
+//!   the realm timers' CNTHCTL_EL2 masks, exchanged around each run.
 //!
 //! The pure parts (stage-2 building, PAS record, exit decoding, resume
 //! rules) build and are tested on the host.
@@ -37,6 +39,7 @@ pub mod pas;
 pub mod platform;
 pub mod stage2;
 pub mod vcpu;
+pub mod vgic;
 
 #[cfg(target_arch = "aarch64")]
 pub use platform::QemuPlatform;

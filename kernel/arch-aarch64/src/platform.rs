@@ -4,7 +4,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use atoll_kernel::arch::{
-    El3Error, Gpf, GtsiError, Pas, Platform, RealmVcpu, Resume, Trap, VcpuRegs,
+    El3Error, Gpf, GtsiError, Pas, Platform, RealmVcpu, Resume, Trap, VcpuIrqs, VcpuRegs,
 };
 use ipc_schema::el3::{self as el3abi, DramBank};
 use ipc_schema::islet;
@@ -18,7 +18,7 @@ use crate::stage2::{vtcr, vttbr, RttSource, Stage2};
 use crate::vcpu::{
     decode_exit, load_ctx, vmpidr, El1Regs, FpRegs, GuestCtx, RecCpu, HCR_REALM, HCR_RMM,
 };
-use crate::{mrs, msr};
+use crate::{mrs, msr, vgic};
 
 /// Largest platform token accepted from the monitor.
 const PLAT_TOKEN_MAX: usize = 64 * 1024;
@@ -365,7 +365,14 @@ impl Platform for QemuPlatform {
         asm::fp_save(&mut host_fp);
         st.el1.restore();
         asm::fp_restore(&st.fp);
-        msr!("cnthctl_el2", 0x3);
+        // An asserted realm timer's PPI is masked while the realm runs; the
+        // host sees its CTL/CVAL on exit and injects it through an LR.
+        msr!(
+            "cnthctl_el2",
+            vgic::cnthctl_entry(st.el1.cntv_ctl, st.el1.cntp_ctl)
+        );
+        let vtr = vgic::vtr();
+        vgic::load(&st.gic, vtr);
         msr!("cntvoff_el2", 0);
         msr!("vpidr_el2", mrs!("midr_el1"));
         msr!("vmpidr_el2", vmpidr(realm.mpidr));
@@ -377,6 +384,8 @@ impl Platform for QemuPlatform {
         let kind = unsafe { asm::guest_run(&mut ctx) };
 
         msr!("hcr_el2", HCR_RMM);
+        isb();
+        vgic::save(&mut st.gic, vtr);
         isb();
         let (esr, far, hpfar) = (mrs!("esr_el2"), mrs!("far_el2"), mrs!("hpfar_el2"));
         st.el1 = El1Regs::save();
@@ -391,6 +400,30 @@ impl Platform for QemuPlatform {
         regs.pc = at;
         st.last = Some((at, stopped, far));
         trap
+    }
+
+    fn set_vcpu_irqs(&mut self, rec: u64, gic_hcr: u64, gic_lrs: &[u64; 16]) {
+        self.recs
+            .entry(rec)
+            .or_default()
+            .gic
+            .host_enter(gic_hcr, gic_lrs);
+    }
+
+    fn vcpu_irqs(&self, rec: u64) -> Option<VcpuIrqs> {
+        let st = self.recs.get(&rec)?;
+        // CNTVOFF_EL2 is 0 for realms and CNTPOFF_EL2 is not enabled
+        // (CNTHCTL_EL2.ECV = 0): the CVALs are reported as they are.
+        Some(VcpuIrqs {
+            gic_hcr: st.gic.hcr,
+            gic_lrs: st.gic.lrs,
+            gic_misr: st.gic.misr,
+            gic_vmcr: st.gic.vmcr,
+            cntp_ctl: st.el1.cntp_ctl,
+            cntp_cval: st.el1.cntp_cval,
+            cntv_ctl: st.el1.cntv_ctl,
+            cntv_cval: st.el1.cntv_cval,
+        })
     }
 
     fn vcpu_destroyed(&mut self, rec: u64) {

@@ -147,6 +147,8 @@ pub struct RecCpu {
     pub pstate: u64,
     /// PC and kind of the last exit; `None` before the first run.
     pub last: Option<(u64, Stopped, u64)>,
+    /// Virtual GIC CPU-interface state.
+    pub gic: crate::vgic::GicState,
 }
 
 impl RecCpu {
@@ -157,6 +159,7 @@ impl RecCpu {
             fp: FpRegs::default(),
             pstate: PSTATE_RESET,
             last: None,
+            gic: crate::vgic::GicState::default(),
         }
     }
 

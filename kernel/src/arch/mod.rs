@@ -123,6 +123,27 @@ pub struct RealmVcpu {
     pub mpidr: u64,
 }
 
+/// A vCPU's virtual GIC and timer state after a run, for `RmiRecExit`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct VcpuIrqs {
+    /// ICH_HCR_EL2, masked to EOIcount and the host's bits.
+    pub gic_hcr: u64,
+    /// ICH_LR<n>_EL2.
+    pub gic_lrs: [u64; ipc_schema::rmi::REC_RUN_NUM_LRS],
+    /// ICH_MISR_EL2.
+    pub gic_misr: u64,
+    /// ICH_VMCR_EL2.
+    pub gic_vmcr: u64,
+    /// CNTP_CTL_EL0.
+    pub cntp_ctl: u64,
+    /// CNTP_CVAL_EL0 (minus CNTPOFF_EL2).
+    pub cntp_cval: u64,
+    /// CNTV_CTL_EL0.
+    pub cntv_ctl: u64,
+    /// CNTV_CVAL_EL0 (minus CNTVOFF_EL2).
+    pub cntv_cval: u64,
+}
+
 /// The machine under the core.
 pub trait Platform {
     /// DRAM banks: memory the host may delegate (`PaIsDelegable`).
@@ -201,6 +222,26 @@ pub trait Platform {
     /// layer builds the hardware stage-2 tables from the RTTs.
     fn prepare_vcpu(&mut self, rec: u64, realm: &RealmVcpu) {
         let _ = (rec, realm);
+    }
+
+    /// The host's validated `gicv3_hcr` (host bits only) and `gicv3_lrs`
+    /// for REC `rec`'s runs in this `RMI_REC_ENTER`. The simulation has no
+    /// GIC and ignores them; the aarch64 layer loads them into ICH_*_EL2.
+    fn set_vcpu_irqs(
+        &mut self,
+        rec: u64,
+        gic_hcr: u64,
+        gic_lrs: &[u64; ipc_schema::rmi::REC_RUN_NUM_LRS],
+    ) {
+        let _ = (rec, gic_hcr, gic_lrs);
+    }
+
+    /// REC `rec`'s GIC and timer state after the runs of this
+    /// `RMI_REC_ENTER`, for its exit; `None` (the simulation): the core
+    /// reports the host's HCR and LRs back and zero for the rest.
+    fn vcpu_irqs(&self, rec: u64) -> Option<VcpuIrqs> {
+        let _ = rec;
+        None
     }
 
     /// Runs the vCPU of REC `rec` from `regs` until it traps. `resume` says

@@ -99,6 +99,16 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
         exit.fill(&mut run_exit);
         run_exit.gicv3_hcr = r.gic_hcr;
         run_exit.gicv3_lrs = r.gic_lrs;
+        if let Some(irqs) = self.platform.vcpu_irqs(rec) {
+            run_exit.gicv3_hcr = irqs.gic_hcr;
+            run_exit.gicv3_lrs = irqs.gic_lrs;
+            run_exit.gicv3_misr = irqs.gic_misr;
+            run_exit.gicv3_vmcr = irqs.gic_vmcr;
+            run_exit.cntp_ctl = irqs.cntp_ctl;
+            run_exit.cntp_cval = irqs.cntp_cval;
+            run_exit.cntv_ctl = irqs.cntv_ctl;
+            run_exit.cntv_cval = irqs.cntv_cval;
+        }
         if !matches!(exit, Exit::RipasChange { .. }) {
             r.ripas.addr = 0;
             r.ripas.top = 0;
@@ -113,6 +123,7 @@ impl<P: Platform, T: ServiceTransport> Rmm<P, T> {
     fn run_rec(&mut self, rec: u64, r: &mut Rec, enter: &RmiRecEnter) -> Exit {
         r.gic_lrs = enter.gicv3_lrs;
         r.gic_hcr = enter.gicv3_hcr & GIC_HCR_HOST_BITS;
+        self.platform.set_vcpu_irqs(rec, r.gic_hcr, &r.gic_lrs);
         let flags = enter.flags;
         let mut resume = match r.pending {
             Pending::Resume(resume) => resume,

@@ -349,6 +349,9 @@ mod bare {
         }
     }
 
+    /// ICH_LR<n>_EL2: State = pending, Group 1, priority 0xA0, vINTID 42.
+    const GIC_CHECK_LR: u64 = 1 << 62 | 1 << 60 | 0xA0 << 48 | 42;
+
     fn run_rec0(
         rmi: &mut RmiClient<Smc>,
         mem: &mut HostMem,
@@ -361,10 +364,17 @@ mod bare {
         };
         let (rec, run) = (rec0.rec, rec0.run);
         let mut next = (0u64, [0u64; 31]);
+        let mut first = true;
         loop {
             let mut enter = RmiRecEnter::new_zeroed();
             enter.flags = next.0;
             enter.gprs = next.1;
+            if first {
+                // GIC check: a pending Group-1 virtual interrupt in LR0.
+                // The payload never enables its virtual CPU interface, so
+                // the exit must report LR0 still pending.
+                enter.gicv3_lrs[0] = GIC_CHECK_LR;
+            }
             if let Err(e) = mem.write(run, enter.as_bytes()) {
                 return Stop::Unexpected(alloc::format!("REC run page: {e}"));
             }
@@ -378,6 +388,29 @@ mod bare {
             let Ok(exit) = RmiRecExit::read_from_bytes(&raw) else {
                 return Stop::Unexpected("short exit record".into());
             };
+            if first {
+                first = false;
+                let _ = writeln!(
+                    uart,
+                    "ns-host: GIC: LR0 in {:#018x}, exit LR0 {:#018x} hcr {:#x} misr {:#x} \
+                     vmcr {:#x}; cntv ctl {:#x} cval {:#x}, cntp ctl {:#x} cval {:#x}",
+                    GIC_CHECK_LR,
+                    exit.gicv3_lrs[0],
+                    exit.gicv3_hcr,
+                    exit.gicv3_misr,
+                    exit.gicv3_vmcr,
+                    exit.cntv_ctl,
+                    exit.cntv_cval,
+                    exit.cntp_ctl,
+                    exit.cntp_cval
+                );
+                if exit.gicv3_lrs[0] != GIC_CHECK_LR {
+                    return Stop::Unexpected(alloc::format!(
+                        "GIC: exit LR0 {:#x}, expected the pending LR {GIC_CHECK_LR:#x}",
+                        exit.gicv3_lrs[0]
+                    ));
+                }
+            }
             next = match handler.handle(&exit, uart) {
                 Action::Enter { flags, gprs } => (flags, gprs),
                 Action::SetRipas { base, top } => {
