@@ -24,11 +24,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Format check, clippy (warnings are errors) and every test.
+    /// Format check, clippy (warnings are errors), every test, then the
+    /// platform booted on QEMU with RME (`qemu --check`).
     Test {
         /// Skip the format and clippy checks.
         #[arg(long)]
         no_lint: bool,
+        /// Skip the QEMU boot (it installs QEMU and the cross toolchain
+        /// when missing).
+        #[arg(long)]
+        no_qemu: bool,
     },
     /// Build every crate (debug, or --release).
     Build {
@@ -101,7 +106,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let root = workspace_root()?;
     match cli.task {
-        Task::Test { no_lint } => {
+        Task::Test { no_lint, no_qemu } => {
             if !no_lint {
                 cargo(&root, &["fmt", "--all", "--", "--check"])
                     .context("cargo fmt found unformatted code (run `cargo fmt --all`)")?;
@@ -125,7 +130,11 @@ fn run(cli: Cli) -> Result<()> {
             for (dir, args) in FIRMWARE_HOST_TESTS {
                 cargo(&root.join(dir), args)?;
             }
-            Ok(())
+            if no_qemu {
+                eprintln!("xtask: skipping the QEMU boot (--no-qemu)");
+                return Ok(());
+            }
+            qemu::run(&root, true, 600)
         }
         Task::Build { release } => {
             let mut args = vec!["build", "--workspace", "--all-targets"];
