@@ -7,7 +7,8 @@
 //! 1. [`ensure_prerequisites`]: QEMU with `x-rme`, a cross toolchain for
 //!    `aarch64-unknown-none-softfloat` and `aarch64-linux-gnu-objcopy`,
 //!    installed from Debian when we are root on bookworm.
-//! 2. [`build_images`]: payload, realm build plan, ns-host, RMM, monitor
+//! 2. [`build_images`]: payload, realm build plan and its vendor-signed
+//!    metadata block ([`write_realm_metadata`]), ns-host, RMM, monitor
 //!    (each its own one-package workspace), ELF -> flat binary.
 //! 3. [`pack_firmware`]: the flash image (monitor, image table, images).
 //! 4. [`run_machine`]: HES + QEMU, console streamed or captured, stopped on
@@ -500,6 +501,13 @@ pub const MONITOR_DIR: &str = "kernel/monitor";
 /// The realm description ns-host builds.
 pub const REALM_TOML: &str = "images/examples/qemu-realm.toml";
 
+/// The realm id the vendor signs into the QEMU realm's metadata block.
+pub const REALM_ID: &str = "com.atoll.qemu-realm";
+/// Its security version number.
+pub const REALM_SVN: u64 = 1;
+/// Its release version.
+pub const REALM_VERSION: &str = "0.1.0";
+
 /// Paths of the flat binaries, all under `target/qemu`.
 #[derive(Debug)]
 pub struct Images {
@@ -515,6 +523,8 @@ pub struct Images {
     pub firmware: PathBuf,
     /// The RIM `atoll measure` predicts for the realm, hex.
     pub expected_rim: String,
+    /// The realm id signed into `target/qemu/realm.metadata`.
+    pub realm_id: String,
 }
 
 /// `target/qemu` in the workspace, whatever `CARGO_TARGET_DIR` says: the
@@ -619,6 +629,97 @@ pub fn write_realm_plan(root: &Path) -> Result<String> {
     Ok(m.rim_hex())
 }
 
+/// The `atoll` command of this workspace, built.
+fn atoll_cli(root: &Path) -> Result<PathBuf> {
+    cargo(root, &["build", "-p", "atoll-cli", "--bin", "atoll"])?;
+    Ok(host_target_dir(root).join("debug").join("atoll"))
+}
+
+/// Signs the realm's metadata as its vendor would: creates the P-384
+/// vendor key `target/qemu/vendor.pem` (mode 0600) once with `atoll
+/// metadata keygen`, then `atoll metadata create` for [`REALM_ID`],
+/// [`REALM_SVN`], [`REALM_VERSION`] and the RIM and hash algorithm measured
+/// from [`REALM_TOML`], into `target/qemu/realm.metadata` (432 bytes, next
+/// to `realm.plan`; ns-host embeds it). Checks that the block names
+/// `expected_rim`. The file is only rewritten when its bytes change
+/// (signatures are deterministic, RFC 6979). Returns the realm id.
+pub fn write_realm_metadata(root: &Path, expected_rim: &str) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let out = out_dir(root);
+    let atoll = atoll_cli(root)?;
+    let key = out.join("vendor.pem");
+    if !key.is_file() {
+        run_checked(
+            Command::new(&atoll)
+                .args(["metadata", "keygen", "--force", "--output"])
+                .arg(&key),
+        )?;
+    }
+    let mode = std::fs::metadata(&key)?.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("chmod 0600 {}", key.display()))?;
+    }
+    let config = out.join("realm-metadata.yaml");
+    std::fs::write(
+        &config,
+        format!("realm_id: \"{REALM_ID}\"\nversion: \"{REALM_VERSION}\"\nsvn: {REALM_SVN}\n"),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
+    let fresh = out.join("realm.metadata.new");
+    let _ = std::fs::remove_file(&fresh);
+    let o = Command::new(&atoll)
+        .args(["metadata", "create", "--config"])
+        .arg(&config)
+        .arg("--key")
+        .arg(&key)
+        .arg("--rim-from")
+        .arg(root.join(REALM_TOML))
+        .arg("--output")
+        .arg(&fresh)
+        .output()
+        .context("running atoll metadata create")?;
+    ensure!(
+        o.status.success(),
+        "atoll metadata create failed ({}): {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let block = std::fs::read(&fresh).with_context(|| format!("reading {}", fresh.display()))?;
+    let _ = std::fs::remove_file(&fresh);
+    ensure!(
+        block.len() == 432,
+        "the metadata block is {} bytes, not 432",
+        block.len()
+    );
+    // Offsets of ipc_schema::islet::RealmMetadata: realm_id @ 0x08 (128
+    // bytes, NUL-padded), rim @ 0x88 (64 bytes, zero-padded).
+    let id_field = &block[0x08..0x88];
+    let id_len = id_field.iter().position(|&b| b == 0).unwrap_or(128);
+    ensure!(
+        &id_field[..id_len] == REALM_ID.as_bytes(),
+        "the metadata block names realm {:?}, not {REALM_ID:?}",
+        String::from_utf8_lossy(&id_field[..id_len])
+    );
+    let rim = hex::decode(expected_rim)?;
+    ensure!(
+        rim_matches(&rim, &block[0x88..0xC8]),
+        "the metadata block's RIM {} is not the measured {expected_rim}",
+        hex::encode(&block[0x88..0xC8])
+    );
+    let path = out.join("realm.metadata");
+    if std::fs::read(&path).ok().as_deref() != Some(block.as_slice()) {
+        std::fs::write(&path, &block).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "xtask: {} (realm id {REALM_ID}, svn {REALM_SVN}, version {REALM_VERSION}, signed with {})",
+        path.display(),
+        key.display()
+    );
+    Ok(REALM_ID.to_owned())
+}
+
 /// Builds whatever firmware crates exist (payload, realm plan, ns-host,
 /// RMM, monitor) and packs `target/qemu/atoll-fw.bin`; fails naming every
 /// piece that is missing.
@@ -638,9 +739,12 @@ pub fn build_images(root: &Path, tc: Toolchain) -> Result<Images> {
 
     let payload = build(PAYLOAD_DIR, "payload", &mut missing)?;
     let mut rim = None;
+    let mut realm_id = None;
     if payload.is_some() {
         if root.join(REALM_TOML).is_file() {
-            rim = Some(write_realm_plan(root)?);
+            let r = write_realm_plan(root)?;
+            realm_id = Some(write_realm_metadata(root, &r)?);
+            rim = Some(r);
         } else {
             missing.push(format!("{REALM_TOML} (does not exist yet)"));
         }
@@ -664,10 +768,14 @@ pub fn build_images(root: &Path, tc: Toolchain) -> Result<Images> {
     let rmm = build(RMM_DIR, "rmm", &mut missing)?;
     let monitor = build(MONITOR_DIR, "monitor", &mut missing)?;
 
-    match (monitor, rmm, ns_host, payload, rim) {
-        (Some(monitor), Some(rmm), Some(ns_host), Some(payload), Some(expected_rim))
-            if missing.is_empty() =>
-        {
+    match (monitor, rmm, ns_host, payload, rim.zip(realm_id)) {
+        (
+            Some(monitor),
+            Some(rmm),
+            Some(ns_host),
+            Some(payload),
+            Some((expected_rim, realm_id)),
+        ) if missing.is_empty() => {
             let firmware = out.join("atoll-fw.bin");
             let mon = std::fs::read(&monitor)?;
             let rmm_bytes = std::fs::read(&rmm)?;
@@ -699,6 +807,7 @@ pub fn build_images(root: &Path, tc: Toolchain) -> Result<Images> {
                 payload,
                 firmware,
                 expected_rim,
+                realm_id,
             })
         }
         _ => bail!(
@@ -1089,14 +1198,18 @@ pub struct Report {
     pub rim: Vec<u8>,
     /// The whole attestation token.
     pub token: Vec<u8>,
+    /// The realm id the realm read from its metadata (`ATOLL-METADATA`).
+    pub realm_id: Option<String>,
 }
 
 /// Finds exactly one `ATOLL-RIM` and one `ATOLL-TOKEN` line (before
-/// `ATOLL-DONE`, which must be there too) and decodes their hex; an
+/// `ATOLL-DONE`, which must be there too) and decodes their hex, and at
+/// most one `ATOLL-METADATA <realm id>` line; an
 /// `ATOLL-ERROR` line fails with what it says.
 pub fn parse_console(lines: &[String]) -> Result<Report> {
     let mut rim = None;
     let mut token = None;
+    let mut realm_id = None;
     let mut done = false;
     for line in lines {
         let line = line.trim_end();
@@ -1116,6 +1229,13 @@ pub fn parse_console(lines: &[String]) -> Result<Report> {
             );
             ensure!(!done, "ATOLL-TOKEN after ATOLL-DONE");
             token = Some(hex::decode(h).context("ATOLL-TOKEN is not hex")?);
+        } else if let Some(id) = field("ATOLL-METADATA") {
+            ensure!(
+                realm_id.is_none(),
+                "the console has more than one ATOLL-METADATA line"
+            );
+            ensure!(!done, "ATOLL-METADATA after ATOLL-DONE");
+            realm_id = Some(id.to_owned());
         } else if let Some(what) = field("ATOLL-ERROR") {
             bail!("ns-host reported ATOLL-ERROR {what}");
         } else if line == "ATOLL-DONE" {
@@ -1127,7 +1247,11 @@ pub fn parse_console(lines: &[String]) -> Result<Report> {
     ensure!(done, "no ATOLL-DONE line on the console");
     ensure!(!rim.is_empty(), "ATOLL-RIM is empty");
     ensure!(!token.is_empty(), "ATOLL-TOKEN is empty");
-    Ok(Report { rim, token })
+    Ok(Report {
+        rim,
+        token,
+        realm_id,
+    })
 }
 
 /// Whether the RIM the realm read is `expected` (RSI_MEASUREMENT_READ
@@ -1196,6 +1320,26 @@ fn check(root: &Path, images: &Images, hes: &Hes, atoll: &Path, run: &RunResult)
             hex::encode(&report.rim)
         );
         failures.push("RIM mismatch");
+    }
+
+    match report.realm_id.as_deref() {
+        Some(id) if id == images.realm_id => {
+            println!("realm id match ({id}, from the signed metadata)");
+        }
+        Some(id) => {
+            println!(
+                "REALM ID MISMATCH (signed {}, the realm read {id})",
+                images.realm_id
+            );
+            failures.push("realm id mismatch");
+        }
+        None => {
+            println!(
+                "NO ATOLL-METADATA line (signed realm id {})",
+                images.realm_id
+            );
+            failures.push("no realm id reported");
+        }
     }
 
     let cpak = hes.cpak()?;
@@ -1434,7 +1578,15 @@ mod tests {
             Report {
                 rim: vec![0, 0xff],
                 token: vec![0xd2, 0x84, 0x43],
+                realm_id: None,
             }
+        );
+        let out = lines(
+            "realm: ATOLL-METADATA x\nATOLL-METADATA com.atoll.qemu-realm\nATOLL-RIM 00\nATOLL-TOKEN 01\nATOLL-DONE",
+        );
+        assert_eq!(
+            parse_console(&out).unwrap().realm_id.as_deref(),
+            Some("com.atoll.qemu-realm")
         );
     }
 
@@ -1450,6 +1602,10 @@ mod tests {
         );
         assert!(err("ATOLL-RIM 00\nATOLL-DONE\nATOLL-TOKEN 00").contains("after ATOLL-DONE"));
         assert!(err("ATOLL-RIM \nATOLL-TOKEN 00\nATOLL-DONE").contains("empty"));
+        assert!(err(
+            "ATOLL-METADATA a\nATOLL-METADATA a\nATOLL-RIM 00\nATOLL-TOKEN 00\nATOLL-DONE"
+        )
+        .contains("more than one ATOLL-METADATA"));
         assert!(err("ATOLL-ERROR rmi: realm create failed\nATOLL-DONE")
             .contains("ATOLL-ERROR rmi: realm create failed"));
     }
@@ -1621,7 +1777,8 @@ mod machine_tests {
             parse_console(&r.lines).unwrap(),
             Report {
                 rim: vec![0, 0xff],
-                token: vec![0xd2, 0x84, 0x43]
+                token: vec![0xd2, 0x84, 0x43],
+                realm_id: None,
             }
         );
         // The link works after QEMU let go of UART1; the HES refuses the

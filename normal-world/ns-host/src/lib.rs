@@ -12,6 +12,10 @@
 //! * 0x0C03 RIM: x0 = digest length (<= 64), x1.. bytes.
 //!
 //! Each is answered with x0 = bytes taken; other immediates with -1.
+//!
+//! A console line `ATOLL-METADATA <realm id>` (the realm id the payload read
+//! with `RSI_ISLET_REALM_METADATA`) is printed like any other and also kept
+//! ([`ExitHandler::realm_id`]); [`metadata_line`] reports it unprefixed.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -36,6 +40,8 @@ pub const HOST_CALL_MAX: usize = 30 * 8;
 pub const HOST_CALL_UNKNOWN: u64 = u64::MAX;
 /// Largest token ns-host collects.
 pub const MAX_TOKEN: usize = 64 * 1024;
+/// Console line (and report line) prefix carrying the realm's metadata id.
+pub const METADATA_LINE: &str = "ATOLL-METADATA";
 /// Longest console line kept before it is flushed anyway.
 pub const MAX_LINE: usize = 512;
 
@@ -111,6 +117,9 @@ pub struct ExitHandler {
     pub token_done: bool,
     /// The RIM the realm sent.
     pub rim: Option<Vec<u8>>,
+    /// The realm id from the realm's `ATOLL-METADATA` console line (the
+    /// last one, printable ASCII only).
+    pub realm_id: Option<String>,
     /// Exits served.
     pub exits: u64,
 }
@@ -183,6 +192,15 @@ impl ExitHandler {
 
     /// Prints a pending partial console line, if any.
     pub fn flush_line(&mut self, out: &mut dyn Write) {
+        if let Some(id) = self
+            .line
+            .strip_prefix(METADATA_LINE.as_bytes())
+            .and_then(|r| r.strip_prefix(b" "))
+        {
+            if !id.is_empty() && id.iter().all(|b| (0x20..0x7F).contains(b)) {
+                self.realm_id = Some(id.iter().map(|&b| b as char).collect());
+            }
+        }
         let _ = out.write_str("realm: ");
         for &b in &self.line {
             // Only printable ASCII reaches the console.
@@ -284,6 +302,15 @@ pub fn report(out: &mut dyn Write, rim: Option<&[u8]>, token: Option<&[u8]>) -> 
         _ => out.write_str("ATOLL-ERROR the realm sent no token\n")?,
     }
     out.write_str("ATOLL-DONE\n")
+}
+
+/// The line `ATOLL-METADATA <realm id>` for the realm id the realm
+/// reported, or `ATOLL-ERROR` saying it reported none.
+pub fn metadata_line(out: &mut dyn Write, realm_id: Option<&str>) -> core::fmt::Result {
+    match realm_id {
+        Some(id) => writeln!(out, "{METADATA_LINE} {id}"),
+        None => out.write_str("ATOLL-ERROR the realm reported no metadata realm id\n"),
+    }
 }
 
 /// Name of the `ATOLL-PERF` figure for the delegate/undelegate loop.

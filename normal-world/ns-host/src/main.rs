@@ -1,5 +1,6 @@
 //! ns-host at NS-EL2 (MMU off, so VA = PA): UART0 console, RMI version and
-//! features, the realm built from the embedded plan blob, REC 0 served
+//! features, the realm built from the embedded plan blob with the embedded
+//! vendor-signed metadata block, REC 0 served
 //! until SYSTEM_OFF, the report lines, PSCI SYSTEM_OFF.
 //!
 //! Only the bare-metal build (`target_os = "none"`) has a body.
@@ -15,9 +16,12 @@ mod bare {
     use core::arch::{asm, global_asm};
     use core::fmt::Write;
 
-    use atoll_ns_host::{perf_line, rate, report, Action, ExitHandler, Stop, PERF_DELEGATE_PAIRS};
+    use atoll_ns_host::{
+        metadata_line, perf_line, rate, report, Action, ExitHandler, Stop, PERF_DELEGATE_PAIRS,
+    };
     use atoll_realm_description::blob;
     use atoll_rmi_client::{BuiltRealm, HostMemory, MemoryError, RealmBuilder, RmiClient};
+    use ipc_schema::islet::RealmMetadata;
     use ipc_schema::rmi::{RmiRecEnter, RmiRecExit, REC_RUN_EXIT_OFFSET, VERSION_1_0};
     use ipc_schema::smccc::{psci, SmcConduit, SmcRegs};
     use linked_list_allocator::LockedHeap;
@@ -27,6 +31,14 @@ mod bare {
     /// `plan-blob` example of atoll-realm-description) from
     /// images/examples/qemu-realm.toml; the payload is inside it.
     static PLAN: &[u8] = include_bytes!("../../../target/qemu/realm.plan");
+
+    const METADATA_LEN: usize = core::mem::size_of::<RealmMetadata>();
+
+    /// The vendor-signed metadata block for that plan's RIM, written by
+    /// `cargo xtask qemu` next to the plan (docs/qemu-boot.md): passed to
+    /// the builder, which issues RMI_ISLET_REALM_SET_METADATA before
+    /// activating. A block of the wrong size does not compile.
+    static METADATA: &[u8; METADATA_LEN] = include_bytes!("../../../target/qemu/realm.metadata");
 
     /// Delegable NS DRAM (docs/qemu-boot.md) the realm's granules come from.
     const DELEGABLE_BASE: u64 = 0x6100_0000;
@@ -262,7 +274,9 @@ mod bare {
             next: DELEGABLE_BASE,
         };
         let realm = {
-            let mut builder = RealmBuilder::new(&mut rmi, &mut mem).vmid(VMID);
+            let mut builder = RealmBuilder::new(&mut rmi, &mut mem)
+                .vmid(VMID)
+                .metadata(*METADATA);
             match builder.build(&plan) {
                 Ok(r) => r,
                 Err(e) => fail(&mut uart, format_args!("{e}")),
@@ -271,7 +285,7 @@ mod bare {
         drop(plan);
         let _ = writeln!(
             uart,
-            "ns-host: realm built and activated (RD {:#x}, {} REC(s))",
+            "ns-host: realm built with its metadata and activated (RD {:#x}, {} REC(s))",
             realm.rd,
             realm.recs.len()
         );
@@ -286,6 +300,7 @@ mod bare {
             "ns-host: realm stopped ({stop:?}) after {} exits",
             handler.exits
         );
+        let _ = metadata_line(&mut uart, handler.realm_id.as_deref());
         let token = handler.token_done.then_some(handler.token.as_slice());
         let _ = report(&mut uart, handler.rim.as_deref(), token);
         system_off()

@@ -226,3 +226,31 @@ fn the_perf_line_names_the_figure() {
         "ATOLL-PERF rmi_delegate_undelegate_pairs_per_s 4000 ops 2000 elapsed_us 500000\n"
     );
 }
+
+#[test]
+fn the_metadata_line_is_kept_and_reported() {
+    let mut h = ExitHandler::new();
+    let mut out = String::new();
+    h.handle(
+        &host_call(HOST_CALL_CONSOLE, b"ATOLL-METADATA com.atoll.qemu-realm\n"),
+        &mut out,
+    );
+    assert_eq!(out, "realm: ATOLL-METADATA com.atoll.qemu-realm\n");
+    assert_eq!(h.realm_id.as_deref(), Some("com.atoll.qemu-realm"));
+    // Other lines, an empty id or one with control bytes change nothing.
+    h.handle(
+        &host_call(
+            HOST_CALL_CONSOLE,
+            b"ATOLL-METADATAx y\nATOLL-METADATA \nATOLL-METADATA a\x01\n",
+        ),
+        &mut out,
+    );
+    assert_eq!(h.realm_id.as_deref(), Some("com.atoll.qemu-realm"));
+    let mut r = String::new();
+    metadata_line(&mut r, h.realm_id.as_deref()).unwrap();
+    metadata_line(&mut r, None).unwrap();
+    assert_eq!(
+        r,
+        "ATOLL-METADATA com.atoll.qemu-realm\nATOLL-ERROR the realm reported no metadata realm id\n"
+    );
+}

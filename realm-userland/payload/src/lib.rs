@@ -13,6 +13,10 @@
 //! * [`HOST_CALL_RIM`] (0x0C03): the RIM the realm read with
 //!   `RSI_MEASUREMENT_READ(0)`, x0 = digest length (32 or 64), x1.. bytes.
 //!
+//! * The realm id from the vendor-signed metadata block
+//!   (`RSI_ISLET_REALM_METADATA`) goes out as the console line
+//!   `ATOLL-METADATA <realm id>`, which ns-host reports unprefixed.
+//!
 //! The host answers x0 = bytes taken (or -1 for an immediate it does not
 //! know).
 #![no_std]
@@ -23,7 +27,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 
-use atoll_rsi_client::{RsiBackend, RsiClient, RsiError};
+use atoll_rsi_client::{sealing_flags, RealmMetadata, RsiBackend, RsiClient, RsiError};
 
 /// Console output (`ipc_schema::simvcpu::host_call::CONSOLE_WRITE`).
 pub const HOST_CALL_CONSOLE: u16 = ipc_schema::simvcpu::host_call::CONSOLE_WRITE;
@@ -41,6 +45,27 @@ pub const PSCI_SYSTEM_OFF: u64 = ipc_schema::smccc::psci::SYSTEM_OFF;
 pub const REM_INDEX: u64 = 1;
 /// What it extends it with.
 pub const REM_DATA: &[u8] = b"atoll-realm-payload";
+
+/// Console line prefix that carries the realm id read from the metadata.
+pub const METADATA_LINE: &str = "ATOLL-METADATA";
+/// Sealing-key flags: bound to the vendor's realm id (not the RIM, so an
+/// update signed by the same vendor keeps its sealed data).
+pub const SEALING_FLAGS: u64 = sealing_flags::REALM_ID;
+
+/// The realm id of a metadata block: the bytes before the first NUL, which
+/// must be 1..=127 bytes of printable ASCII.
+pub fn realm_id(md: &RealmMetadata) -> Result<&str, Failure> {
+    let end = md
+        .realm_id
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(md.realm_id.len());
+    let id = &md.realm_id[..end];
+    if id.is_empty() || end == md.realm_id.len() || !id.iter().all(|b| (0x20..=0x7E).contains(b)) {
+        return Err(Failure("realm metadata: bad realm id".into()));
+    }
+    core::str::from_utf8(id).map_err(|_| Failure("realm metadata: bad realm id".into()))
+}
 
 /// The 64-byte challenge from x0..x7 at entry, little-endian per register
 /// (the byte order `RSI_ATTESTATION_TOKEN_INIT` takes it in).
@@ -87,6 +112,8 @@ pub struct Outcome {
     pub token_len: usize,
     /// Whether a sealing key could be derived.
     pub sealing_key: bool,
+    /// The realm id from the metadata block.
+    pub realm_id: String,
 }
 
 /// Why the payload stopped early.
@@ -138,8 +165,9 @@ pub fn send_token<B: RsiBackend>(rsi: &mut RsiClient<B>, token: &[u8]) -> Result
 
 /// The payload: RSI version, realm config, RIM (printed and sent with
 /// [`HOST_CALL_RIM`]), REM extension, an attestation token for `challenge`
-/// into `token_buf` (sent with [`HOST_CALL_TOKEN`]), a sealing key (flags
-/// 0, SVN 0: this realm has no metadata). Progress goes to the console.
+/// into `token_buf` (sent with [`HOST_CALL_TOKEN`]), the vendor metadata
+/// (its realm id printed as `ATOLL-METADATA <id>`), a sealing key (flags
+/// [`SEALING_FLAGS`], SVN 0). Progress goes to the console.
 /// The caller powers off afterwards, whatever the result.
 pub fn run<B: RsiBackend>(
     rsi: &mut RsiClient<B>,
@@ -169,6 +197,19 @@ pub fn run<B: RsiBackend>(
         ),
     );
 
+    let md = rsi
+        .realm_metadata()
+        .map_err(fail("RSI_ISLET_REALM_METADATA"))?;
+    let id = String::from(realm_id(&md)?);
+    say(
+        rsi,
+        &format!(
+            "realm metadata: realm id {id:?} svn {} version {}.{}.{}",
+            md.svn, md.version_major, md.version_minor, md.version_patch
+        ),
+    );
+    say(rsi, &format!("{METADATA_LINE} {id}"));
+
     let rim = rsi
         .measurement_read(0)
         .map_err(fail("RSI_MEASUREMENT_READ"))?;
@@ -196,10 +237,10 @@ pub fn run<B: RsiBackend>(
     say(rsi, &format!("attestation token: {n} bytes"));
     send_token(rsi, &token_buf[..n])?;
 
-    let sealing_key = match rsi.sealing_key(0, 0) {
+    let sealing_key = match rsi.sealing_key(SEALING_FLAGS, 0) {
         Ok(_key) => {
             // The key is zeroized when dropped; it is never printed.
-            say(rsi, "sealing key: derived");
+            say(rsi, "sealing key: derived (realm-id bound)");
             true
         }
         Err(e) => {
@@ -212,6 +253,7 @@ pub fn run<B: RsiBackend>(
         rim_len: rim.len(),
         token_len: n,
         sealing_key,
+        realm_id: id,
     })
 }
 

@@ -4,7 +4,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use atoll_rsi_client::{RsiBackend, RsiClient, SmcRegs, GRANULE_SIZE};
-use ipc_schema::islet::fid::RSI_REALM_SEALING_KEY;
+use ipc_schema::islet::fid::{RSI_REALM_METADATA, RSI_REALM_SEALING_KEY};
 use ipc_schema::rsi::{fid, status};
 
 use super::*;
@@ -19,6 +19,8 @@ struct Fake {
     token_at: usize,
     host_calls: Vec<(u16, Vec<u8>)>,
     sealing_ok: bool,
+    /// Realm id the metadata block carries (None: no metadata).
+    realm_id: Option<&'static [u8]>,
     challenge: Option<[u64; 8]>,
 }
 
@@ -31,6 +33,7 @@ impl Fake {
             token_at: 0,
             host_calls: Vec::new(),
             sealing_ok: true,
+            realm_id: Some(b"com.atoll.test"),
             challenge: None,
         }
     }
@@ -109,7 +112,20 @@ impl RsiBackend for Fake {
                 self.host_calls.push((imm, bytes));
                 self.buf[8..16].copy_from_slice(&(len as u64).to_le_bytes());
             }
+            RSI_REALM_METADATA => {
+                assert_eq!(regs[1], IPA);
+                match self.realm_id {
+                    Some(id) => {
+                        self.buf[..432].fill(0);
+                        self.buf[0] = 1;
+                        self.buf[8..8 + id.len()].copy_from_slice(id);
+                        self.buf[0xD0] = 1;
+                    }
+                    None => out[0] = status::ERROR_STATE,
+                }
+            }
             RSI_REALM_SEALING_KEY => {
+                assert_eq!(regs[1], SEALING_FLAGS);
                 if self.sealing_ok {
                     out[1..5].copy_from_slice(&[1, 2, 3, 4]);
                 } else {
@@ -182,7 +198,8 @@ fn whole_flow() {
         Outcome {
             rim_len: 32,
             token_len: 5000,
-            sealing_key: true
+            sealing_key: true,
+            realm_id: "com.atoll.test".into(),
         }
     );
     let fake = rsi.into_inner();
@@ -211,6 +228,8 @@ fn whole_flow() {
         "RIM 01010101",
         "REM1 extended",
         "attestation token: 5000 bytes",
+        "realm metadata: realm id \"com.atoll.test\" svn 1 version 0.0.0",
+        "\nATOLL-METADATA com.atoll.test\n",
         "sealing key: derived",
         "done",
     ] {
@@ -243,4 +262,24 @@ fn token_too_big_for_buffer_fails() {
     let mut buf = vec![0u8; 4096];
     let err = run(&mut rsi, &[0xA5; 64], &mut buf).unwrap_err();
     assert!(err.0.contains("RSI_ATTESTATION_TOKEN"), "{}", err.0);
+}
+
+#[test]
+fn no_metadata_is_fatal() {
+    let mut fake = Fake::new(100);
+    fake.realm_id = None;
+    let mut rsi = RsiClient::new(fake);
+    let mut buf = vec![0u8; 4096];
+    let err = run(&mut rsi, &[0xA5; 64], &mut buf).unwrap_err();
+    assert!(err.0.contains("RSI_ISLET_REALM_METADATA"), "{}", err.0);
+}
+
+#[test]
+fn a_bad_realm_id_is_refused() {
+    let mut fake = Fake::new(100);
+    fake.realm_id = Some(b"bad\x01id");
+    let mut rsi = RsiClient::new(fake);
+    let mut buf = vec![0u8; 4096];
+    let err = run(&mut rsi, &[0xA5; 64], &mut buf).unwrap_err();
+    assert!(err.0.contains("bad realm id"), "{}", err.0);
 }
