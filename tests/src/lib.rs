@@ -13,14 +13,10 @@ pub mod procs;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use atoll_attestation::AttestationService;
 use atoll_kernel::arch::host::{RootOfTrust, SimMachine, ThreadTransport};
 use atoll_kernel::arch::Platform;
 use atoll_kernel::{Rmm, RmmConfig};
-use atoll_keys::KeysService;
-use atoll_measurement::MeasurementService;
 use atoll_rmi_client::{HostMemory, MemoryError};
-use ipc_schema::service::ServiceId;
 use ipc_schema::smccc::{SmcConduit, SmcRegs};
 use ipc_schema::GRANULE_SIZE;
 
@@ -37,29 +33,11 @@ pub struct Sim {
 impl Sim {
     /// A machine with `size` bytes of DRAM at `base` and the RMM on it.
     pub fn new(base: u64, size: u64) -> Self {
-        let mut transport = ThreadTransport::default();
-        transport.register(
-            ServiceId::Measurement,
-            Box::new(|| {
-                let mut svc = MeasurementService::new(64);
-                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
-            }),
-        );
-        transport.register(
-            ServiceId::Attestation,
-            Box::new(|| {
-                let mut svc = AttestationService::new(64);
-                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
-            }),
-        );
-        transport.register(
-            ServiceId::Keys,
-            Box::new(|| {
-                let mut svc = KeysService::new(64);
-                Box::new(move |req, leases, resp| Some(svc.handle_bytes(req, leases, resp)))
-            }),
-        );
-        let rmm = Rmm::new(SimMachine::new(base, size), transport, RmmConfig::default());
+        // The same service assembly as the `atoll-sim` process; the root
+        // of trust comes later, with `boot_with`.
+        let mut machine = SimMachine::new(base, size);
+        let transport = atoll_sim::setup_services(&mut machine, None);
+        let rmm = Rmm::new(machine, transport, RmmConfig::default());
         Self {
             rmm: Rc::new(RefCell::new(rmm)),
         }
