@@ -1,0 +1,81 @@
+//! `atoll-registry`: an OCI Distribution v1.1 registry server with
+//! content-addressed, crash-safe on-disk storage.
+//!
+//! The listener is generic over an [`Acceptor`], which turns an accepted TCP
+//! connection into the byte stream HTTP is spoken on: [`PlainAcceptor`] for
+//! plain HTTP (development only); a TLS or RA-TLS acceptor (e.g. a
+//! `tokio_rustls::TlsAcceptor` wrapper) implements the same trait.
+
+pub mod server;
+pub mod storage;
+
+pub use server::Registry;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Turns an accepted TCP connection into the stream HTTP runs over.
+pub trait Acceptor: Send + Sync + 'static {
+    /// The stream type (the TCP stream itself, or a TLS stream over it).
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Performs any handshake. Runs on the connection's own task.
+    fn accept(&self, tcp: TcpStream) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+/// Plain HTTP: no transport security. For development only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainAcceptor;
+
+impl Acceptor for PlainAcceptor {
+    type Stream = TcpStream;
+    async fn accept(&self, tcp: TcpStream) -> io::Result<TcpStream> {
+        Ok(tcp)
+    }
+}
+
+/// Serves `registry` on `listener` until `shutdown` completes. Each
+/// connection (handshake included) runs on its own task.
+pub async fn serve<A: Acceptor>(
+    listener: TcpListener,
+    acceptor: A,
+    registry: Arc<Registry>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let acceptor = Arc::new(acceptor);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer): (TcpStream, SocketAddr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("atoll-registry: accept failed: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("atoll-registry: handshake with {peer} failed: {e}");
+                    return;
+                }
+            };
+            let svc = hyper::service::service_fn(move |req| {
+                let registry = registry.clone();
+                async move { Ok::<_, std::convert::Infallible>(registry.handle(req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
