@@ -1,0 +1,51 @@
+//! Test helpers: a registry on 127.0.0.1:0.
+
+#![allow(dead_code)]
+
+use atoll_registry::{serve, PlainAcceptor, Registry};
+use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A running server; dropping it stops accepting.
+pub struct Server {
+    pub base: String,
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(root: &Path) -> Server {
+        let registry = Arc::new(Registry::open(root).await.expect("open"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(listener, PlainAcceptor, registry, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.expect("server task");
+    }
+}
+
+pub fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
