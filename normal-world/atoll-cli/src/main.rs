@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod measure;
 mod metadata;
+mod sign;
 mod token;
 
 /// Command-line interface.
@@ -25,6 +26,8 @@ enum Command {
     Measure(measure::Args),
     /// Create, verify and dump Islet realm metadata blocks.
     Metadata(metadata::Args),
+    /// Sign OCI images and verify their signatures (root CA, vendors).
+    Sign(sign::Args),
     /// Show, verify and appraise CCA attestation tokens.
     Token(token::Args),
 }
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Measure(args) => measure::run(&args),
         Command::Metadata(args) => metadata::run(&args),
+        Command::Sign(args) => sign::run(&args),
         Command::Token(args) => token::run(&args),
     };
     match result {
