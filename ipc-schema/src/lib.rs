@@ -21,6 +21,11 @@
 // boxing large variants would need an allocator in every no_std user.
 #![allow(clippy::large_enum_variant)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+#[cfg(feature = "alloc")]
+pub mod agent;
 pub mod el3;
 pub mod hes;
 pub mod islet;
