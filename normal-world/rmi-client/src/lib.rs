@@ -22,7 +22,7 @@ pub mod builder;
 pub mod memory;
 pub mod rmi;
 
-pub use builder::{BuildError, BuildErrorKind, BuiltRealm, BuiltRec, RealmBuilder};
+pub use builder::{BuildError, BuildErrorKind, BuiltRealm, BuiltRec, RealmBuilder, METADATA_LEN};
 pub use memory::{BumpMemory, HostMemory, MemoryError};
 pub use rmi::{
     DataDestroyed, RmiClient, RmiError, RmiResult, RmiVersion, RttDestroyed, RttEntry, TopError,

@@ -48,7 +48,9 @@ use std::sync::Arc;
 
 use atoll_measure::RealmMeasurement;
 use atoll_realm_description::{BuildPlan, DescriptionError, RamRegion, RealmDescription};
-use atoll_rmi_client::{BuildError, BuiltRealm, MemoryError, RealmBuilder, RmiClient, RmiError};
+use atoll_rmi_client::{
+    BuildError, BuiltRealm, MemoryError, RealmBuilder, RmiClient, RmiError, METADATA_LEN,
+};
 use ipc_schema::simvcpu::{MemRegion, VcpuInfo, MAX_RAM_REGIONS};
 
 pub use host::RunEnd;
@@ -131,6 +133,11 @@ pub struct SimOptions {
     /// The Unix socket of a running `atoll-hes` to boot against (the
     /// platform's root of trust); `None` for a platform without one.
     pub hes: Option<PathBuf>,
+    /// A vendor-signed realm metadata block (`atoll metadata create`) to
+    /// give the realm before activation: the RMM then activates it only if
+    /// its RIM is the signed one, and its sealing identity (realm id and
+    /// vendor key) comes from the block.
+    pub metadata: Option<[u8; METADATA_LEN]>,
 }
 
 /// A machine running one realm whose REC 0 is served on a Unix socket.
@@ -174,9 +181,12 @@ impl Simulator {
         let platform = SimPlatform::new(DRAM_BASE, dram, root).map_err(SimError::Boot)?;
         let mut mem = platform.host_memory(DRAM_BASE, dram);
         let mut rmi = RmiClient::new(platform.clone());
-        let realm = RealmBuilder::new(&mut rmi, &mut mem)
-            .vmid(desc.realm.vmid.unwrap_or(DEFAULT_VMID))
-            .build(&plan)?;
+        let mut builder =
+            RealmBuilder::new(&mut rmi, &mut mem).vmid(desc.realm.vmid.unwrap_or(DEFAULT_VMID));
+        if let Some(block) = opts.metadata {
+            builder = builder.metadata(block);
+        }
+        let realm = builder.build(&plan)?;
         let rec0 = realm.recs.first().ok_or(SimError::NoRunnableRec)?;
         if !rec0.runnable {
             return Err(SimError::NoRunnableRec);
@@ -338,6 +348,7 @@ impl Background {
             stop: stop.clone(),
             console: Box::new(console.clone()),
             hes,
+            metadata: None,
         };
         let thread = std::thread::Builder::new()
             .name("atoll-sim".into())

@@ -46,12 +46,34 @@ struct Cli {
     /// and `atoll token verify`). Needs `--hes`.
     #[arg(long, value_name = "FILE", requires = "hes")]
     cpak_jwk: Option<PathBuf>,
+    /// A realm metadata block (`atoll metadata create`): the realm is
+    /// activated only if its RIM matches the block, and its sealing keys
+    /// are bound to the block's realm id and vendor key.
+    #[arg(long, value_name = "FILE")]
+    metadata: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let desc = RealmDescription::load(&cli.realm)
         .with_context(|| format!("loading {}", cli.realm.display()))?;
+    let metadata = match &cli.metadata {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let block: [u8; atoll_rmi_client::METADATA_LEN] =
+                bytes.as_slice().try_into().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}: a realm metadata block is {} bytes, this file has {}",
+                        path.display(),
+                        atoll_rmi_client::METADATA_LEN,
+                        bytes.len()
+                    )
+                })?;
+            Some(block)
+        }
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -64,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             stop,
             console: Box::new(std::io::stdout()),
             hes: cli.hes.clone(),
+            metadata,
         },
     )
     .context("starting the simulator")?;
