@@ -325,6 +325,8 @@ mod tests {
                     registry: "127.0.0.1:5001".to_string(),
                     repository: "acme/counter".to_string(),
                     disk: "/var/lib/warden/disk".to_string(),
+                    image_limit: 256 << 20,
+                    data_limit: 64 << 20,
                 }],
             },
             AgentRequest::InstallApp {
