@@ -98,6 +98,12 @@ pub struct AppSpec {
     /// The application's disk: a path in simulation, a device name in a
     /// Linux realm. Its contents are sealed; the host only stores them.
     pub disk: String,
+    /// Most bytes the unpacked image may take (the image partition's
+    /// size): a bigger image is refused, nothing installed.
+    pub image_limit: u64,
+    /// Most bytes the application's data may take (the data partition's
+    /// size).
+    pub data_limit: u64,
 }
 
 /// A request from the warden.
