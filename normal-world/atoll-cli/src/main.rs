@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod image;
 mod measure;
 mod metadata;
 mod sign;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Package directories as an OCI image for signing and deployment.
+    Image(image::Args),
     /// Compute a realm's initial measurement (RIM) from its description.
     Measure(measure::Args),
     /// Create, verify and dump Islet realm metadata blocks.
@@ -35,6 +38,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Image(args) => image::run(&args),
         Command::Measure(args) => measure::run(&args),
         Command::Metadata(args) => metadata::run(&args),
         Command::Sign(args) => sign::run(&args),
