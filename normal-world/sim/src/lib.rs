@@ -339,6 +339,17 @@ impl Background {
         socket: PathBuf,
         hes: Option<PathBuf>,
     ) -> Result<Self, SimError> {
+        Self::start_with_metadata(desc, socket, hes, None)
+    }
+
+    /// As [`Background::start_with`], building the realm with a
+    /// vendor-signed metadata block (see [`SimOptions::metadata`]).
+    pub fn start_with_metadata(
+        desc: RealmDescription,
+        socket: PathBuf,
+        hes: Option<PathBuf>,
+        metadata: Option<[u8; METADATA_LEN]>,
+    ) -> Result<Self, SimError> {
         let stop = Arc::new(AtomicBool::new(false));
         let console = SharedConsole::default();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -348,7 +359,7 @@ impl Background {
             stop: stop.clone(),
             console: Box::new(console.clone()),
             hes,
-            metadata: None,
+            metadata,
         };
         let thread = std::thread::Builder::new()
             .name("atoll-sim".into())
