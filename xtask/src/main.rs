@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod demo;
 mod fuzz;
 mod fvp;
 mod qemu;
@@ -69,6 +70,14 @@ enum Task {
         /// Seconds before giving up on ATOLL-DONE.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+    },
+    /// The whole deployment story on loopback: sign an application, push
+    /// it to the registry, deploy it into a realm over RA-TLS, show its
+    /// output and attestation, restart and show its data persisted.
+    Demo {
+        /// Keep the temporary directory (keys, logs, state) afterwards.
+        #[arg(long)]
+        keep: bool,
     },
     /// Build the same images and print the Arm FVP command line for them;
     /// fails when the FVP model is not installed.
@@ -147,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Task::Qemu { check, timeout } => qemu::run(&root, check, timeout),
         Task::Fvp => fvp::run(&root),
+        Task::Demo { keep } => demo::run_demo(&root, keep),
     }
 }
 

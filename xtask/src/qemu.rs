@@ -533,7 +533,7 @@ pub fn out_dir(root: &Path) -> PathBuf {
     root.join("target/qemu")
 }
 
-fn host_target_dir(root: &Path) -> PathBuf {
+pub(crate) fn host_target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root.join(p) })
