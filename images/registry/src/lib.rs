@@ -4,11 +4,18 @@
 //! The listener is generic over an [`Acceptor`], which turns an accepted TCP
 //! connection into the byte stream HTTP is spoken on: [`PlainAcceptor`] for
 //! plain HTTP (development only); a TLS or RA-TLS acceptor (e.g. a
-//! `tokio_rustls::TlsAcceptor` wrapper) implements the same trait.
+//! `tokio_rustls::TlsAcceptor` wrapper) implements the same trait. Each
+//! accepted connection carries an [`Access`]: what it may read and write;
+//! [`tls`] has the TLS and RA-TLS acceptors and [`config`] the file that
+//! sets them up.
 
+pub mod access;
+pub mod config;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
+pub use access::Access;
 pub use server::Registry;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -23,8 +30,12 @@ use tokio::net::{TcpListener, TcpStream};
 pub trait Acceptor: Send + Sync + 'static {
     /// The stream type (the TCP stream itself, or a TLS stream over it).
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// Performs any handshake. Runs on the connection's own task.
-    fn accept(&self, tcp: TcpStream) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// Performs any handshake and decides what the connection may do.
+    /// Runs on the connection's own task.
+    fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Access)>> + Send;
 }
 
 /// Plain HTTP: no transport security. For development only.
@@ -33,8 +44,9 @@ pub struct PlainAcceptor;
 
 impl Acceptor for PlainAcceptor {
     type Stream = TcpStream;
-    async fn accept(&self, tcp: TcpStream) -> io::Result<TcpStream> {
-        Ok(tcp)
+    async fn accept(&self, tcp: TcpStream) -> io::Result<(TcpStream, Access)> {
+        let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        Ok((tcp, Access::full(format!("http client {peer}"))))
     }
 }
 
@@ -62,17 +74,25 @@ pub async fn serve<A: Acceptor>(
         let acceptor = acceptor.clone();
         let registry = registry.clone();
         tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
+            let (stream, access) = match acceptor.accept(tcp).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("atoll-registry: handshake with {peer} failed: {e}");
+                    tracing::warn!("handshake with {peer} failed: {e}");
                     return;
                 }
             };
-            let svc = hyper::service::service_fn(move |req| {
-                let registry = registry.clone();
-                async move { Ok::<_, std::convert::Infallible>(registry.handle(req).await) }
-            });
+            let access = Arc::new(access);
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let registry = registry.clone();
+                    let access = access.clone();
+                    async move {
+                        if let Some(denied) = access.check(req.method(), req.uri().path()) {
+                            return Ok::<_, std::convert::Infallible>(denied);
+                        }
+                        Ok(registry.handle(req).await)
+                    }
+                });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
