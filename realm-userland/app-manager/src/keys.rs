@@ -1,0 +1,119 @@
+//! The application's keys, per DESIGN.md's layering:
+//!
+//! ```text
+//! realm sealing key (RSI_ISLET_REALM_SEALING_KEY, realm-id bound, VHUK_A)
+//!   -> application key = HKDF(realm sealing key, vendor key, root key)
+//!        -> image key          (the sealed image partition)
+//!        -> data key(app name) (the sealed data partition)
+//! ```
+//!
+//! The vendor, not the binary, is in the derivation: an update signed by
+//! the same vendor opens the same data; another vendor's application, or
+//! the same application in another realm, cannot.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use atoll_sealed_store::{AppKey, PartitionKey, VendorIdentity};
+use x509_cert::Certificate;
+
+use crate::disk::{Disk, VENDOR};
+use crate::error::AppError;
+use crate::realm::Realm;
+use crate::trust::TrustBundle;
+
+/// Label of the image partition.
+pub const IMAGE_LABEL: &str = "image";
+/// Label of the data partition.
+pub const DATA_LABEL: &str = "data";
+
+/// A vendor, as keys are bound to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vendor {
+    /// The vendor certificate's SubjectPublicKeyInfo (DER).
+    pub spki: Vec<u8>,
+    /// The certifying root's SubjectPublicKeyInfo (DER).
+    pub root_spki: Vec<u8>,
+    /// The vendor certificate's subject, for messages.
+    pub subject: String,
+}
+
+/// The vendor recorded on a disk, with its chain re-verified against the
+/// realm's trust bundle (`None`: nothing installed).
+pub fn stored_vendor(disk: &Disk, bundle: &TrustBundle) -> Result<Option<Vendor>, AppError> {
+    let path = disk.path(VENDOR);
+    let pem = match std::fs::read_to_string(&path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AppError::Storage(format!("{}: {e}", path.display()))),
+    };
+    let chain = Certificate::load_pem_chain(pem.as_bytes())
+        .map_err(|e| AppError::Storage(format!("{}: {e}", path.display())))?;
+    let root_index =
+        atoll_signing::cert::verify_chain(&chain, &bundle.vendor_roots, SystemTime::now())
+            .map_err(|e| {
+                AppError::Verify(format!(
+                    "the vendor chain on the disk ({}) is not trusted by this realm: {e}",
+                    path.display()
+                ))
+            })?;
+    crate::install::vendor_identity(&chain, &bundle.vendor_roots[root_index]).map(Some)
+}
+
+/// An application's storage keys.
+pub struct AppKeys {
+    image: PartitionKey,
+    data: PartitionKey,
+}
+
+impl AppKeys {
+    /// Derives the keys of application `name` from `vendor` and the realm
+    /// sealing key.
+    pub fn derive(realm: &dyn Realm, vendor: &Vendor, name: &str) -> Result<Self, AppError> {
+        let sealing = realm.sealing_key()?;
+        let app = AppKey::derive(
+            &sealing,
+            &VendorIdentity {
+                vendor_spki: vendor.spki.clone(),
+                root_spki: vendor.root_spki.clone(),
+            },
+            None,
+        );
+        Ok(Self {
+            image: app.image_key(),
+            data: app.data_key(name),
+        })
+    }
+
+    /// Seals the directory `tree` as the image partition at `path`.
+    pub fn seal_image(&self, tree: &Path, path: &Path) -> Result<(), AppError> {
+        atoll_sealed_store::seal_dir(tree, path, &self.image, IMAGE_LABEL)
+            .map_err(|e| AppError::Storage(e.to_string()))
+    }
+
+    /// Unseals the image partition at `path` into `dest` (created).
+    pub fn unseal_image(&self, path: &Path, dest: &Path, limit: u64) -> Result<(), AppError> {
+        let limits = atoll_oci_unpack::Limits {
+            max_total_bytes: limit,
+            ..Default::default()
+        };
+        atoll_sealed_store::unseal_dir(path, &self.image, IMAGE_LABEL, dest, &limits)
+            .map_err(|e| AppError::Storage(e.to_string()))
+    }
+
+    /// Seals the directory `tree` as the data partition at `path`.
+    pub fn seal_data(&self, tree: &Path, path: &Path) -> Result<(), AppError> {
+        atoll_sealed_store::seal_dir(tree, path, &self.data, DATA_LABEL)
+            .map_err(|e| AppError::Storage(e.to_string()))
+    }
+
+    /// Unseals the data partition at `path` into `dest` (created).
+    pub fn unseal_data(&self, path: &Path, dest: &Path, limit: u64) -> Result<(), AppError> {
+        let limits = atoll_oci_unpack::Limits {
+            max_total_bytes: limit,
+            ..Default::default()
+        };
+        atoll_sealed_store::unseal_dir(path, &self.data, DATA_LABEL, dest, &limits)
+            .map_err(|e| AppError::Storage(e.to_string()))
+    }
+}
