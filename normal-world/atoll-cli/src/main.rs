@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod image;
 mod measure;
 mod metadata;
+mod push;
 mod sign;
 mod token;
 
@@ -29,6 +30,8 @@ enum Command {
     Measure(measure::Args),
     /// Create, verify and dump Islet realm metadata blocks.
     Metadata(metadata::Args),
+    /// Push an OCI image layout (image or signature) to a registry.
+    Push(push::Args),
     /// Sign OCI images and verify their signatures (root CA, vendors).
     Sign(sign::Args),
     /// Show, verify and appraise CCA attestation tokens.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Image(args) => image::run(&args),
         Command::Measure(args) => measure::run(&args),
         Command::Metadata(args) => metadata::run(&args),
+        Command::Push(args) => push::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Token(args) => token::run(&args),
     };
