@@ -296,12 +296,11 @@ fn demo(root: &Path, dir: &Path) -> Result<()> {
             .args(["measure", "--json"])
             .arg(d.p("realm/app-realm.toml")))?;
         std::fs::write(d.p("realm/reference-values.json"), &refs.stdout)?;
-        let rim = stdout(&run(d
-            .atoll()
-            .arg("measure")
-            .arg(d.p("realm/app-realm.toml")))?)
-        .trim()
-        .to_string();
+        let refs_json: serde_json::Value = serde_json::from_slice(&refs.stdout)?;
+        let rim = refs_json["realm"][0]["initial-measurement"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         run(d
             .atoll()
             .args(["metadata", "keygen", "-o"])

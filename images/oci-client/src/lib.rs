@@ -528,12 +528,13 @@ impl Client {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, OciError> {
         digest_hex(digest)?;
-        let mut url = self.url(&format!("/v2/{repo}/referrers/{digest}"));
+        let url = self.url(&format!("/v2/{repo}/referrers/{digest}"));
+        let mut req = self.http.get(url);
         if let Some(t) = artifact_type {
-            url.push_str(&format!("?artifactType={t}"));
+            req = req.query(&[("artifactType", t)]);
         }
         let context = format!("referrers of {digest}");
-        let resp = self.send(self.http.get(url), &context).await?;
+        let resp = self.send(req, &context).await?;
         let bytes = read_capped(resp, MAX_MANIFEST, &context).await?;
         let index: ImageIndex = serde_json::from_slice(&bytes)
             .map_err(|e| OciError::Invalid(format!("{context}: {e}")))?;
