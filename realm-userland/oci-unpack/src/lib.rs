@@ -6,8 +6,9 @@
 //! with the realm's privileges. So:
 //!
 //! * every entry path is relative, has no `..` component and is resolved
-//!   inside the root the way a chroot would: symlinks met on the way
-//!   (absolute or relative) are followed *within* the root, and the entry's
+//!   inside the root the way a chroot would: symlinks met on the way are
+//!   followed *within* the root (absolute targets are relative to it; a
+//!   relative target climbing above it is refused), and the entry's
 //!   own last component is never followed (an existing symlink there is
 //!   replaced, never written through); files are created with
 //!   `O_CREAT|O_EXCL`;
@@ -240,8 +241,9 @@ fn entry_components(raw: &Path, limits: &Limits) -> Result<Vec<OsString>, Unpack
 }
 
 /// Resolves `parts` (relative to the root) inside `root` chroot-style:
-/// symlinks are followed within the root, `..` from a link target stops
-/// at the root. With `create`, missing directories are created (mode
+/// symlinks are followed within the root (an absolute target is relative
+/// to the root, as in a container); a relative target that climbs above
+/// the root is refused as an escape. With `create`, missing directories are created (mode
 /// 0755). The last component is resolved too only when `follow_last`.
 pub fn resolve_in_root(
     root: &Path,
@@ -254,7 +256,12 @@ pub fn resolve_in_root(
     let mut links = 0;
     while let Some(part) = pending.pop() {
         if part == ".." {
-            stack.pop();
+            // Only link targets contribute `..` (entry paths with `..` are
+            // refused earlier): a relative target that climbs above the
+            // root is an escape attempt, not something to clamp.
+            if stack.pop().is_none() {
+                return Err("a symbolic link on the path points outside the root".into());
+            }
             continue;
         }
         if part == "." {

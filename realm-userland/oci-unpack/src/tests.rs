@@ -133,27 +133,33 @@ fn absolute_paths_are_refused() {
 }
 
 #[test]
-fn symlink_escape_stays_inside() {
+fn symlink_escape_is_contained_or_refused() {
     let outside = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let target = outside.path().display().to_string();
-    // evil -> an outside directory; a later entry writes through it.
+    // evil -> an absolute outside directory; a later entry writes through it.
     let tar = Tar::new()
         .symlink("evil", &target)
         .file("evil/planted", b"x")
-        .symlink("up", "../../../../../../..")
-        .file("up/tmp/planted2", b"y")
         .bytes();
     unpack(&tar, root.path()).unwrap();
     assert!(listing(outside.path()).is_empty(), "wrote outside the root");
-    // The writes landed inside the root, where the links resolve in a
-    // chroot.
+    // An absolute link resolves inside the root, as in a container.
     let inside = root
         .path()
         .join(outside.path().strip_prefix("/").unwrap())
         .join("planted");
     assert!(inside.exists());
-    assert!(root.path().join("tmp/planted2").exists());
+    // A relative link that climbs out is an escape: refused.
+    let root2 = tempfile::tempdir().unwrap();
+    let tar = Tar::new()
+        .symlink("up", "../../../../../../..")
+        .file("up/tmp/planted2", b"y")
+        .bytes();
+    let err = unpack(&tar, root2.path()).unwrap_err();
+    assert!(matches!(err, UnpackError::Resolve(..)), "{err}");
+    assert!(err.to_string().contains("outside the root"), "{err}");
+    assert!(!Path::new("/tmp/planted2").exists());
 }
 
 #[test]
