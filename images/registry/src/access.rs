@@ -7,7 +7,8 @@
 
 use hyper::{Method, StatusCode};
 
-use crate::server::{oci_error, Body};
+use crate::server::{oci_error, parse_query, parse_route, Body};
+use crate::storage::valid_name;
 
 /// What one connection may do.
 #[derive(Clone, Debug)]
@@ -40,38 +41,68 @@ impl Access {
         }
     }
 
-    /// `None` when the request may go on, otherwise the 403 to send.
-    pub fn check(&self, method: &Method, path: &str) -> Option<hyper::Response<Body>> {
+    /// `None` when the request may go on, otherwise the 403 (`DENIED`) to
+    /// send. Every refusal is logged with who asked and why.
+    ///
+    /// Only `GET` and `HEAD` are reads. With a repository list, a request
+    /// must address one of those repositories (through the same route
+    /// parser the registry serves it with), except the `/v2/` version
+    /// check; a cross-repository mount also needs the source repository.
+    pub fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+    ) -> Option<hyper::Response<Body>> {
         let write = !matches!(*method, Method::GET | Method::HEAD);
         if write && !self.write {
             tracing::warn!("{}: {method} {path} denied: read-only access", self.who);
-            return Some(oci_error(
-                StatusCode::FORBIDDEN,
-                "DENIED",
-                "this listener is read-only",
-            ));
+            return Some(denied("this connection may not push or delete"));
         }
-        if let Some(repo) = repository_of(path) {
-            if !self.allows_repository(&repo) {
+        if self.repositories.is_none() {
+            return None;
+        }
+        let Some(rest) = path.strip_prefix("/v2") else {
+            tracing::warn!("{}: {method} {path} denied: not a /v2 path", self.who);
+            return Some(denied("not granted"));
+        };
+        if rest.is_empty() || rest == "/" {
+            return None;
+        }
+        let Some((repo, _)) = parse_route(&rest[1..]) else {
+            tracing::warn!("{}: {method} {path} denied: no repository", self.who);
+            return Some(denied("not granted"));
+        };
+        if !self.allows_repository(&repo) {
+            tracing::warn!(
+                "{}: {method} {path} denied: repository {repo} not in policy",
+                self.who
+            );
+            return Some(denied(&format!(
+                "access to repository {repo} is not granted to this client"
+            )));
+        }
+        if let Some(from) = parse_query(query.unwrap_or("")).get("from") {
+            if !self.allows_repository(from) {
                 tracing::warn!(
-                    "{}: {method} {path} denied: repository {repo} not in policy",
+                    "{}: {method} {path} denied: mount source {from} not in policy",
                     self.who
                 );
-                return Some(oci_error(
-                    StatusCode::FORBIDDEN,
-                    "DENIED",
-                    &format!("access to repository {repo} is not granted to this client"),
-                ));
+                return Some(denied(&format!(
+                    "access to repository {from} is not granted to this client"
+                )));
             }
-        } else if self.repositories.is_some() && path.trim_end_matches('/') != "/v2" {
-            return Some(oci_error(StatusCode::FORBIDDEN, "DENIED", "not granted"));
         }
         None
     }
 }
 
-/// `*` matches everything, `prefix/*` every repository under `prefix/`,
-/// anything else itself only.
+fn denied(message: &str) -> hyper::Response<Body> {
+    oci_error(StatusCode::FORBIDDEN, "DENIED", message)
+}
+
+/// `*` matches every repository, `prefix/*` every repository under
+/// `prefix/` (at any depth), anything else itself only.
 pub fn pattern_matches(pattern: &str, repo: &str) -> bool {
     if pattern == "*" {
         return true;
@@ -84,19 +115,14 @@ pub fn pattern_matches(pattern: &str, repo: &str) -> bool {
     }
 }
 
-/// The repository a `/v2/<name>/...` path addresses.
-pub fn repository_of(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/v2/")?;
-    let segs: Vec<&str> = rest.split('/').collect();
-    let n = segs.len();
-    let cut = |k: usize| Some(segs[..n - k].join("/"));
-    if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
-        cut(3)
-    } else if n >= 3 && matches!(segs[n - 2], "blobs" | "manifests" | "referrers" | "tags") {
-        cut(2)
-    } else {
-        None
-    }
+/// Whether `pattern` is one [`pattern_matches`] understands: `*`,
+/// `<name>/*` or a repository name. Anything else (`acme*`, `a/*/b`) is a
+/// configuration mistake, refused at startup rather than never matching.
+pub fn valid_pattern(pattern: &str) -> bool {
+    pattern == "*"
+        || pattern
+            .strip_suffix("/*")
+            .map_or(valid_name(pattern), valid_name)
 }
 
 #[cfg(test)]
@@ -115,23 +141,14 @@ mod tests {
     }
 
     #[test]
-    fn repositories_of_paths() {
-        assert_eq!(
-            repository_of("/v2/a/b/blobs/sha256:00").as_deref(),
-            Some("a/b")
-        );
-        assert_eq!(repository_of("/v2/a/manifests/1.0").as_deref(), Some("a"));
-        assert_eq!(repository_of("/v2/a/blobs/uploads/").as_deref(), Some("a"));
-        assert_eq!(
-            repository_of("/v2/a/blobs/uploads/xyz").as_deref(),
-            Some("a")
-        );
-        assert_eq!(repository_of("/v2/a/tags/list").as_deref(), Some("a"));
-        assert_eq!(
-            repository_of("/v2/a/referrers/sha256:00").as_deref(),
-            Some("a")
-        );
-        assert_eq!(repository_of("/v2/"), None);
+    fn pattern_syntax() {
+        assert!(valid_pattern("*"));
+        assert!(valid_pattern("acme/*"));
+        assert!(valid_pattern("acme/counter"));
+        assert!(!valid_pattern("acme*"));
+        assert!(!valid_pattern("a/*/b"));
+        assert!(!valid_pattern("Acme/x"));
+        assert!(!valid_pattern(""));
     }
 
     #[test]
@@ -141,19 +158,50 @@ mod tests {
             repositories: Some(vec!["acme/*".into()]),
             who: "realm".into(),
         };
-        assert!(realm.check(&Method::GET, "/v2/").is_none());
-        assert!(realm
-            .check(&Method::GET, "/v2/acme/app/manifests/1")
-            .is_none());
-        assert!(realm
-            .check(&Method::GET, "/v2/other/app/manifests/1")
-            .is_some());
-        assert!(realm
-            .check(&Method::PUT, "/v2/acme/app/manifests/1")
-            .is_some());
-        assert!(realm.check(&Method::GET, "/v2/_catalog").is_some());
+        let status = |m: &Method, p: &str, q: Option<&str>| {
+            realm.check(m, p, q).map(|r| r.status().as_u16())
+        };
+        assert_eq!(status(&Method::GET, "/v2/", None), None);
+        assert_eq!(status(&Method::GET, "/v2", None), None);
+        assert_eq!(status(&Method::GET, "/v2/acme/app/manifests/1", None), None);
+        assert_eq!(
+            status(&Method::HEAD, "/v2/acme/app/blobs/sha256:00", None),
+            None
+        );
+        assert_eq!(status(&Method::GET, "/v2/acme/app/tags/list", None), None);
+        assert_eq!(
+            status(&Method::GET, "/v2/other/app/manifests/1", None),
+            Some(403)
+        );
+        // A name ending in an endpoint word is still parsed from the end.
+        assert_eq!(
+            status(&Method::GET, "/v2/other/blobs/x/manifests/1", None),
+            Some(403)
+        );
+        assert_eq!(
+            status(&Method::PUT, "/v2/acme/app/manifests/1", None),
+            Some(403)
+        );
+        assert_eq!(
+            status(&Method::DELETE, "/v2/acme/app/blobs/sha256:00", None),
+            Some(403)
+        );
+        assert_eq!(status(&Method::GET, "/v2/_catalog", None), Some(403));
+        assert_eq!(status(&Method::GET, "/metrics", None), Some(403));
         assert!(Access::full("dev")
-            .check(&Method::PUT, "/v2/x/manifests/1")
+            .check(&Method::PUT, "/v2/x/manifests/1", None)
             .is_none());
+        let pusher = Access {
+            write: true,
+            repositories: Some(vec!["acme/*".into()]),
+            who: "pusher".into(),
+        };
+        let mount = "/v2/acme/app/blobs/uploads/";
+        assert!(pusher
+            .check(&Method::POST, mount, Some("mount=sha256:00&from=acme/b"))
+            .is_none());
+        assert!(pusher
+            .check(&Method::POST, mount, Some("mount=sha256:00&from=other/b"))
+            .is_some());
     }
 }

@@ -32,6 +32,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use atoll_cca_token::appraise::{ReferenceValues, TrustAnchors};
+
+use crate::access::valid_pattern;
 use serde::Deserialize;
 
 /// What a listener speaks.
@@ -129,7 +131,8 @@ pub struct Config {
     pub realms: Vec<RealmPolicy>,
 }
 
-/// A configuration mistake.
+/// A configuration mistake: the message names the file, listener or realm
+/// entry and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
@@ -168,6 +171,24 @@ fn certs(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
 }
 
 impl Config {
+    /// The quick development mode (`--root DIR --listen ADDR
+    /// --insecure-http`): one plain HTTP read-write listener.
+    pub fn dev_http(storage: impl Into<PathBuf>, address: SocketAddr) -> Self {
+        Config {
+            storage: storage.into(),
+            listeners: vec![Listener {
+                address,
+                mode: Mode::Http,
+                write: true,
+                cert_chain: Vec::new(),
+                key_pem: None,
+                client_ca: Vec::new(),
+            }],
+            trust_anchors: None,
+            realms: Vec::new(),
+        }
+    }
+
     /// Loads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -185,9 +206,12 @@ impl Config {
         if raw.listener.is_empty() {
             return Err(ConfigError(format!("{}: no [[listener]]", path.display())));
         }
-        let mut listeners = Vec::new();
+        let mut listeners: Vec<Listener> = Vec::new();
         for (i, l) in raw.listener.iter().enumerate() {
             let ctx = format!("listener {i} ({})", l.address);
+            if l.address.port() != 0 && listeners.iter().any(|o| o.address == l.address) {
+                return Err(ConfigError(format!("{ctx}: address used twice")));
+            }
             let write = match (l.mode, l.access) {
                 (Mode::RaTls, Some(AccessMode::ReadWrite)) => {
                     return Err(ConfigError(format!(
@@ -210,16 +234,21 @@ impl Config {
                     let (Some(c), Some(k)) = (&l.cert, &l.key) else {
                         return Err(ConfigError(format!("{ctx}: cert and key are required")));
                     };
-                    let chain = certs(&rel(c), "certificate")?;
-                    let pem = std::fs::read(rel(k))
-                        .map_err(|e| ConfigError(format!("{ctx}: key {}: {e}", k.display())))?;
+                    let chain = certs(&rel(c), "certificate");
+                    let chain =
+                        chain.map_err(|ConfigError(e)| ConfigError(format!("{ctx}: {e}")))?;
+                    let key_path = rel(k);
+                    let pem = std::fs::read(&key_path).map_err(|e| {
+                        ConfigError(format!("{ctx}: key {}: {e}", key_path.display()))
+                    })?;
                     <rustls::pki_types::PrivateKeyDer<'static> as rustls::pki_types::pem::PemObject>::from_pem_slice(&pem)
-                        .map_err(|e| ConfigError(format!("{ctx}: key {}: {e:?}", k.display())))?;
+                        .map_err(|e| ConfigError(format!("{ctx}: key {}: no usable private key ({e:?})", key_path.display())))?;
                     (chain, Some(pem))
                 }
             };
             let client_ca = match (&l.client_ca, l.mode) {
-                (Some(p), Mode::Tls) => certs(&rel(p), "client CA")?,
+                (Some(p), Mode::Tls) => certs(&rel(p), "client CA")
+                    .map_err(|ConfigError(e)| ConfigError(format!("{ctx}: {e}")))?,
                 (Some(_), _) => {
                     return Err(ConfigError(format!(
                         "{ctx}: client_ca is only for tls listeners"
@@ -240,20 +269,32 @@ impl Config {
         let trust_anchors = match &raw.trust_anchors {
             Some(p) => Some(
                 TrustAnchors::load(rel(p))
-                    .map_err(|e| ConfigError(format!("trust anchors {}: {e}", p.display())))?,
+                    .map_err(|e| ConfigError(format!("trust anchors {}: {e}", rel(p).display())))?,
             ),
             None => None,
         };
-        let mut realms = Vec::new();
+        let mut realms: Vec<RealmPolicy> = Vec::new();
         for r in &raw.realm {
+            if r.name.is_empty() {
+                return Err(ConfigError("a [[realm]] has an empty name".into()));
+            }
+            if realms.iter().any(|o| o.name == r.name) {
+                return Err(ConfigError(format!("realm {}: name used twice", r.name)));
+            }
             if r.repositories.is_empty() {
                 return Err(ConfigError(format!("realm {}: no repositories", r.name)));
+            }
+            if let Some(bad) = r.repositories.iter().find(|p| !valid_pattern(p)) {
+                return Err(ConfigError(format!(
+                    "realm {}: repository pattern {bad:?}: use \"*\", \"<name>/*\" or a repository name",
+                    r.name
+                )));
             }
             let refs = ReferenceValues::load(rel(&r.reference_values)).map_err(|e| {
                 ConfigError(format!(
                     "realm {}: reference values {}: {e}",
                     r.name,
-                    r.reference_values.display()
+                    rel(&r.reference_values).display()
                 ))
             })?;
             if refs.realm.is_empty() {

@@ -7,15 +7,17 @@
 //! `tokio_rustls::TlsAcceptor` wrapper) implements the same trait. Each
 //! accepted connection carries an [`Access`]: what it may read and write;
 //! [`tls`] has the TLS and RA-TLS acceptors and [`config`] the file that
-//! sets them up.
+//! sets them up; [`start`] serves a whole [`config::Config`].
 
 pub mod access;
 pub mod config;
+mod run;
 pub mod server;
 pub mod storage;
 pub mod tls;
 
 pub use access::Access;
+pub use run::{start, Running, StartError};
 pub use server::Registry;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -23,8 +25,13 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+
+/// How long a client has to finish its TLS handshake: a client that opens a
+/// connection and sends nothing must not hold a task forever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Turns an accepted TCP connection into the stream HTTP runs over.
 pub trait Acceptor: Send + Sync + 'static {
@@ -39,19 +46,44 @@ pub trait Acceptor: Send + Sync + 'static {
 }
 
 /// Plain HTTP: no transport security. For development only.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PlainAcceptor;
+#[derive(Clone, Copy, Debug)]
+pub struct PlainAcceptor {
+    write: bool,
+}
+
+impl PlainAcceptor {
+    /// A plain listener; `write` allows pushes and deletes.
+    pub fn new(write: bool) -> Self {
+        Self { write }
+    }
+}
+
+impl Default for PlainAcceptor {
+    /// Read-write, like the quick development mode.
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
 
 impl Acceptor for PlainAcceptor {
     type Stream = TcpStream;
     async fn accept(&self, tcp: TcpStream) -> io::Result<(TcpStream, Access)> {
         let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-        Ok((tcp, Access::full(format!("http client {peer}"))))
+        Ok((
+            tcp,
+            Access {
+                write: self.write,
+                repositories: None,
+                who: format!("http client {peer}"),
+            },
+        ))
     }
 }
 
 /// Serves `registry` on `listener` until `shutdown` completes. Each
-/// connection (handshake included) runs on its own task.
+/// connection (handshake included) runs on its own task; a refused or
+/// timed-out handshake is logged with its reason, and every request is
+/// checked against the connection's [`Access`] before the registry sees it.
 pub async fn serve<A: Acceptor>(
     listener: TcpListener,
     acceptor: A,
@@ -65,7 +97,7 @@ pub async fn serve<A: Acceptor>(
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("atoll-registry: accept failed: {e}");
+                    tracing::warn!("accept failed: {e}");
                     continue;
                 }
             },
@@ -74,10 +106,21 @@ pub async fn serve<A: Acceptor>(
         let acceptor = acceptor.clone();
         let registry = registry.clone();
         tokio::spawn(async move {
-            let (stream, access) = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("handshake with {peer} failed: {e}");
+            let (stream, access) = match tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                acceptor.accept(tcp),
+            )
+            .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!("handshake with {peer} refused: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "handshake with {peer} refused: not finished within {HANDSHAKE_TIMEOUT:?}"
+                    );
                     return;
                 }
             };
@@ -87,7 +130,8 @@ pub async fn serve<A: Acceptor>(
                     let registry = registry.clone();
                     let access = access.clone();
                     async move {
-                        if let Some(denied) = access.check(req.method(), req.uri().path()) {
+                        let uri = req.uri();
+                        if let Some(denied) = access.check(req.method(), uri.path(), uri.query()) {
                             return Ok::<_, std::convert::Infallible>(denied);
                         }
                         Ok(registry.handle(req).await)

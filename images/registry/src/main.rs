@@ -7,11 +7,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use atoll_registry::config::{Config, Mode};
-use atoll_registry::tls::{RaTlsAcceptor, TlsAcceptor};
 use clap::Parser;
 
 /// OCI Distribution v1.1 registry.
@@ -30,6 +28,9 @@ struct Args {
     /// Serve plain HTTP (quick development mode).
     #[arg(long)]
     insecure_http: bool,
+    /// Check the configuration (files, PEM, policy) and exit.
+    #[arg(long, requires = "config")]
+    check: bool,
 }
 
 fn warn_plain(addr: SocketAddr) {
@@ -54,76 +55,37 @@ async fn main() -> anyhow::Result<()> {
             if !args.insecure_http {
                 bail!("without --config, only --insecure-http is available (development)");
             }
-            Config {
-                storage: root.clone(),
-                listeners: vec![atoll_registry::config::Listener {
-                    address: args.listen,
-                    mode: Mode::Http,
-                    write: true,
-                    cert_chain: Vec::new(),
-                    key_pem: None,
-                    client_ca: Vec::new(),
-                }],
-                trust_anchors: None,
-                realms: Vec::new(),
-            }
+            Config::dev_http(root, args.listen)
         }
         (None, None) => bail!("give --config FILE (or --root DIR --insecure-http for development)"),
     };
-    let registry = Arc::new(
-        atoll_registry::Registry::open(&config.storage)
-            .await
-            .with_context(|| format!("opening storage {}", config.storage.display()))?,
-    );
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut tasks = Vec::new();
-    for l in &config.listeners {
-        let listener = tokio::net::TcpListener::bind(l.address)
-            .await
-            .with_context(|| format!("binding {}", l.address))?;
-        let addr = listener.local_addr()?;
-        let mut stop = stop_tx.subscribe();
-        let shutdown = async move {
-            let _ = stop.recv().await;
-        };
-        let registry = registry.clone();
-        let access = if l.write { "read-write" } else { "read-only" };
-        match l.mode {
-            Mode::Http => {
-                warn_plain(addr);
-                tasks.push(tokio::spawn(atoll_registry::serve(
-                    listener,
-                    atoll_registry::PlainAcceptor,
-                    registry,
-                    shutdown,
-                )));
+    if args.check {
+        // Building the acceptors checks that keys match certificates.
+        for l in &config.listeners {
+            match l.mode {
+                Mode::Http => {}
+                Mode::Tls => {
+                    atoll_registry::tls::TlsAcceptor::new(l)?;
+                }
+                Mode::RaTls => {
+                    if let Some(anchors) = &config.trust_anchors {
+                        atoll_registry::tls::RaTlsAcceptor::new(l, anchors, &config.realms)?;
+                    }
+                }
             }
-            Mode::Tls => {
-                let acceptor = TlsAcceptor::new(l)?;
-                tracing::info!("TLS on {addr} ({access})");
-                tasks.push(tokio::spawn(atoll_registry::serve(
-                    listener, acceptor, registry, shutdown,
-                )));
-            }
-            Mode::RaTls => {
-                let anchors = config
-                    .trust_anchors
-                    .as_ref()
-                    .context("ra-tls needs trust_anchors")?;
-                let acceptor = RaTlsAcceptor::new(l, anchors, &config.realms)?;
-                tracing::info!(
-                    "RA-TLS on {addr} (read-only; realms: {})",
-                    config
-                        .realms
-                        .iter()
-                        .map(|r| r.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                tasks.push(tokio::spawn(atoll_registry::serve(
-                    listener, acceptor, registry, shutdown,
-                )));
-            }
+        }
+        println!(
+            "configuration OK: {} listener(s), {} realm entr{}",
+            config.listeners.len(),
+            config.realms.len(),
+            if config.realms.len() == 1 { "y" } else { "ies" }
+        );
+        return Ok(());
+    }
+    let running = atoll_registry::start(&config).await?;
+    for (addr, mode, _) in running.listeners() {
+        if *mode == Mode::Http {
+            warn_plain(*addr);
         }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -132,9 +94,6 @@ async fn main() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    let _ = stop_tx.send(());
-    for t in tasks {
-        let _ = t.await;
-    }
+    running.stop().await;
     Ok(())
 }

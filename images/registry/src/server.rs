@@ -87,26 +87,7 @@ impl Registry {
                 _ => unsupported(),
             });
         }
-        let rest = &rest[1..];
-        let segs: Vec<&str> = rest.split('/').collect();
-        let n = segs.len();
-        let name_of = |k: usize| segs[..n - k].join("/");
-        let route = if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
-            Some((name_of(3), Route::Upload(segs[n - 1].to_string())))
-        } else if n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
-            Some((name_of(2), Route::Upload(String::new())))
-        } else if n >= 3 && segs[n - 2] == "blobs" {
-            Some((name_of(2), Route::Blob(segs[n - 1].to_string())))
-        } else if n >= 3 && segs[n - 2] == "manifests" {
-            Some((name_of(2), Route::Manifest(segs[n - 1].to_string())))
-        } else if n >= 3 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
-            Some((name_of(2), Route::Tags))
-        } else if n >= 3 && segs[n - 2] == "referrers" {
-            Some((name_of(2), Route::Referrers(segs[n - 1].to_string())))
-        } else {
-            None
-        };
-        let Some((name, route)) = route else {
+        let Some((name, route)) = parse_route(&rest[1..]) else {
             return Ok(oci_error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -735,12 +716,38 @@ impl Registry {
     }
 }
 
-enum Route {
+/// An endpoint under `/v2/<name>/`.
+pub(crate) enum Route {
     Blob(String),
     Upload(String),
     Manifest(String),
     Tags,
     Referrers(String),
+}
+
+/// Splits `<name>/<endpoint>` (the path after `/v2/`) into the repository
+/// name and the endpoint. The name is matched from the end because it may
+/// itself contain slashes. The access check uses this same function, so the
+/// repository it authorizes is the one the request is served from.
+pub(crate) fn parse_route(rest: &str) -> Option<(String, Route)> {
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    let name_of = |k: usize| segs[..n - k].join("/");
+    if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
+        Some((name_of(3), Route::Upload(segs[n - 1].to_string())))
+    } else if n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
+        Some((name_of(2), Route::Upload(String::new())))
+    } else if n >= 3 && segs[n - 2] == "blobs" {
+        Some((name_of(2), Route::Blob(segs[n - 1].to_string())))
+    } else if n >= 3 && segs[n - 2] == "manifests" {
+        Some((name_of(2), Route::Manifest(segs[n - 1].to_string())))
+    } else if n >= 3 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
+        Some((name_of(2), Route::Tags))
+    } else if n >= 3 && segs[n - 2] == "referrers" {
+        Some((name_of(2), Route::Referrers(segs[n - 1].to_string())))
+    } else {
+        None
+    }
 }
 
 /// Streams a request body into an upload's temp file, hashing as it goes.
@@ -806,7 +813,7 @@ fn range_header(size: u64) -> String {
     format!("0-{}", size.saturating_sub(1))
 }
 
-fn parse_query(q: &str) -> HashMap<String, String> {
+pub(crate) fn parse_query(q: &str) -> HashMap<String, String> {
     q.split('&')
         .filter(|s| !s.is_empty())
         .map(|kv| {

@@ -156,7 +156,7 @@ pub struct RaTlsAcceptor {
     appraiser: Arc<PolicyAppraiser>,
     patterns: Vec<(String, Vec<String>)>,
     chain: Vec<CertificateDer<'static>>,
-    key_pem: Vec<u8>,
+    key: Arc<PrivateKeyDer<'static>>,
 }
 
 impl RaTlsAcceptor {
@@ -166,7 +166,20 @@ impl RaTlsAcceptor {
         anchors: &TrustAnchors,
         realms: &[RealmPolicy],
     ) -> Result<Self, ConfigError> {
-        key(l)?;
+        let key = Arc::new(key(l)?);
+        // The certificate and key must go together: find out now, not at the
+        // first realm's handshake.
+        Arc::new(AttestedClientVerifier::new(Arc::new(
+            CcaVerifier::with_appraiser(
+                anchors.clone(),
+                Arc::new(PolicyAppraiser {
+                    anchors: anchors.clone(),
+                    realms: Vec::new(),
+                }),
+            ),
+        )))
+        .server_config(chain(l), key.clone_key())
+        .map_err(|e| ConfigError(format!("{}: certificate and key: {e}", l.address)))?;
         let appraiser = Arc::new(PolicyAppraiser {
             anchors: anchors.clone(),
             realms: realms
@@ -185,7 +198,7 @@ impl RaTlsAcceptor {
                 .map(|r| (r.name.clone(), r.repositories.clone()))
                 .collect(),
             chain: chain(l),
-            key_pem: l.key_pem.clone().unwrap_or_default(),
+            key,
         })
     }
 }
@@ -195,10 +208,8 @@ impl Acceptor for RaTlsAcceptor {
     async fn accept(&self, tcp: TcpStream) -> io::Result<(Self::Stream, Access)> {
         let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let verifier = Arc::new(AttestedClientVerifier::new(self.core.clone()));
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
-            .map_err(|e| io::Error::other(format!("server key: {e:?}")))?;
         let config = verifier
-            .server_config(self.chain.clone(), key)
+            .server_config(self.chain.clone(), self.key.clone_key())
             .map_err(io::Error::other)?;
         let stream = match tokio_rustls::TlsAcceptor::from(Arc::new(config))
             .accept(tcp)
@@ -206,12 +217,12 @@ impl Acceptor for RaTlsAcceptor {
         {
             Ok(s) => s,
             Err(e) => {
+                // The verifier's typed outcome says more than the TLS alert.
                 let why = match verifier.outcome() {
-                    Some(Err(v)) => v.to_string(),
+                    Some(Err(v)) => format!("attestation: {v}"),
                     _ => e.to_string(),
                 };
-                tracing::warn!("RA-TLS client {peer} refused: {why}");
-                return Err(io::Error::other(why));
+                return Err(io::Error::other(format!("RA-TLS client {peer}: {why}")));
             }
         };
         let realm = match verifier.outcome() {

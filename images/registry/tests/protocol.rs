@@ -77,7 +77,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 async fn push_pull_and_restart() {
     let root = tempfile::tempdir().unwrap();
     let s = Server::start(root.path()).await;
-    let c = Client::new();
+    let c = common::http_client();
     let base = &s.base;
 
     let r = c.get(format!("{base}/v2/")).send().await.unwrap();
@@ -181,7 +181,7 @@ async fn push_pull_and_restart() {
     s.stop().await;
     let s = Server::start(root.path()).await;
     let base = &s.base;
-    let c = Client::new();
+    let c = common::http_client();
     let got = c
         .get(format!("{base}/v2/lib/app/manifests/v1"))
         .send()
@@ -207,7 +207,7 @@ async fn push_pull_and_restart() {
 async fn chunked_upload_and_digest_mismatch() {
     let root = tempfile::tempdir().unwrap();
     let s = Server::start(root.path()).await;
-    let c = Client::new();
+    let c = common::http_client();
     let base = &s.base;
     let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
     let d = digest(&data);
@@ -331,7 +331,7 @@ async fn chunked_upload_and_digest_mismatch() {
 async fn mount_tags_deletes() {
     let root = tempfile::tempdir().unwrap();
     let s = Server::start(root.path()).await;
-    let c = Client::new();
+    let c = common::http_client();
     let base = &s.base;
     let cfg = push_blob(&c, base, "a", b"{}").await;
 
@@ -513,7 +513,7 @@ async fn mount_tags_deletes() {
 async fn referrers() {
     let root = tempfile::tempdir().unwrap();
     let s = Server::start(root.path()).await;
-    let c = Client::new();
+    let c = common::http_client();
     let base = &s.base;
     push_blob(&c, base, "r", b"{}").await;
     let m = manifest(b"{}", &[], None, None);
@@ -632,7 +632,7 @@ async fn interrupted_upload_leaves_no_blob() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(files_in(&blobs), Vec::<String>::new());
-    let c = Client::new();
+    let c = common::http_client();
     let r = c
         .head(format!("{}/v2/x/blobs/{d}", s.base))
         .send()

@@ -152,7 +152,9 @@ async fn skopeo_push_and_pull() {
     .unwrap();
 
     // The registry serves the manifest under the same digest.
-    let r = reqwest::get(format!("{}/v2/atoll/hello/manifests/v1", s.base))
+    let r = common::http_client()
+        .get(format!("{}/v2/atoll/hello/manifests/v1", s.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["docker-content-digest"], manifest_d.as_str());

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
+pub mod raw;
+
 use atoll_registry::{serve, PlainAcceptor, Registry};
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
@@ -24,7 +27,7 @@ impl Server {
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            serve(listener, PlainAcceptor, registry, async {
+            serve(listener, PlainAcceptor::default(), registry, async {
                 let _ = rx.await;
             })
             .await
@@ -48,4 +51,26 @@ impl Server {
 
 pub fn digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Writes `registry.toml` into `dir` and starts a registry from it (through
+/// `Config::load`, as the binary does).
+pub async fn start_config(dir: &Path, toml: &str) -> atoll_registry::Running {
+    let path = dir.join("registry.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let config = atoll_registry::config::Config::load(&path).expect("config");
+    atoll_registry::start(&config).await.expect("start")
+}
+
+/// The bound address of listener `i`.
+pub fn addr(running: &atoll_registry::Running, i: usize) -> std::net::SocketAddr {
+    running.listeners()[i].0
+}
+
+/// A plain reqwest client. The TLS tests enable reqwest's rustls without a
+/// built-in crypto provider, so the process-wide default (ring) is
+/// installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = atoll_ra_tls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
