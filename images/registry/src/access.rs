@@ -59,9 +59,7 @@ impl Access {
             tracing::warn!("{}: {method} {path} denied: read-only access", self.who);
             return Some(denied("this connection may not push or delete"));
         }
-        if self.repositories.is_none() {
-            return None;
-        }
+        self.repositories.as_ref()?;
         let Some(rest) = path.strip_prefix("/v2") else {
             tracing::warn!("{}: {method} {path} denied: not a /v2 path", self.who);
             return Some(denied("not granted"));

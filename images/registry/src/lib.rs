@@ -106,24 +106,20 @@ pub async fn serve<A: Acceptor>(
         let acceptor = acceptor.clone();
         let registry = registry.clone();
         tokio::spawn(async move {
-            let (stream, access) = match tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::warn!("handshake with {peer} refused: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(
+            let (stream, access) =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::warn!("handshake with {peer} refused: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(
                         "handshake with {peer} refused: not finished within {HANDSHAKE_TIMEOUT:?}"
                     );
-                    return;
-                }
-            };
+                        return;
+                    }
+                };
             let access = Arc::new(access);
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

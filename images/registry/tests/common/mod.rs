@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod pki;
 pub mod raw;
 
