@@ -1,0 +1,14 @@
+//! Agent-protocol response frames (warden <-> realm agent) from arbitrary
+//! bytes: decoding never panics, and anything that decodes re-encodes to
+//! a frame that decodes to the same value.
+#![no_main]
+
+use ipc_schema::agent::{decode_response, encode_frame, AgentFrameKind};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = decode_response(data) {
+        let frame = encode_frame(AgentFrameKind::Response, &msg).expect("re-encode");
+        assert_eq!(decode_response(&frame).expect("decode again"), msg);
+    }
+});
