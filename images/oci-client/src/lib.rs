@@ -399,6 +399,61 @@ impl Client {
         Ok(())
     }
 
+    /// Streams a blob to `sink` chunk by chunk as it arrives, never more
+    /// than `size` bytes, and checks its size and digest at the end. The
+    /// sink sees bytes before they are verified: it must treat them as
+    /// untrusted until this returns `Ok` (write them somewhere private,
+    /// discard on error).
+    pub async fn blob_chunks(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        mut sink: impl FnMut(&[u8]) -> Result<(), OciError>,
+    ) -> Result<(), OciError> {
+        let hex = digest_hex(digest)?.to_string();
+        let context = format!("blob {digest}");
+        let resp = self
+            .send(
+                self.http
+                    .get(self.url(&format!("/v2/{repo}/blobs/{digest}"))),
+                &context,
+            )
+            .await?;
+        let mut hash = Sha256::new();
+        let mut done = 0u64;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(http(context.clone()))?;
+            done += chunk.len() as u64;
+            if done > size {
+                return Err(OciError::SizeMismatch {
+                    what: context,
+                    expected: size,
+                    actual: done,
+                });
+            }
+            hash.update(&chunk);
+            sink(&chunk)?;
+        }
+        if done != size {
+            return Err(OciError::SizeMismatch {
+                what: context,
+                expected: size,
+                actual: done,
+            });
+        }
+        let actual = hex::encode(hash.finalize());
+        if actual != hex {
+            return Err(OciError::DigestMismatch {
+                what: context,
+                expected: digest.into(),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(())
+    }
+
     /// `HEAD` a blob.
     pub async fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool, OciError> {
         digest_hex(digest)?;

@@ -147,7 +147,11 @@ pub fn install(
         .enable_all()
         .build()
         .map_err(|e| AppError::Internal(format!("runtime: {e}")))?;
-    let fetched = rt.block_on(fetch(realm.clone(), &bundle, spec, staging.path()))?;
+    let started = std::time::Instant::now();
+    let client =
+        Client::tls(&spec.registry, client_config(realm.clone(), &bundle)?).map_err(fetch_err)?;
+    let fetched = rt.block_on(fetch(&client, &bundle, spec))?;
+    let fetch_time = started.elapsed();
 
     // The vendor: the same as what this disk holds, and as every other
     // application of the realm.
@@ -177,29 +181,20 @@ pub fn install(
     // Unpack every layer into the staging root, checking diff_ids.
     let tree = staging.path().join("tree");
     let rootfs = tree.join("rootfs");
-    let layers: Vec<atoll_oci_unpack::Layer> = fetched
-        .layers
-        .iter()
-        .zip(&fetched.diff_ids)
-        .map(|((path, media_type), diff_id)| atoll_oci_unpack::Layer {
-            path: path.clone(),
-            media_type: media_type.clone(),
-            diff_id: diff_id.clone(),
-        })
-        .collect();
     std::fs::create_dir_all(&tree).map_err(|e| AppError::Install(format!("staging: {e}")))?;
     let limits = atoll_oci_unpack::Limits {
         max_total_bytes: spec.image_limit,
         ..Default::default()
     };
-    let report = atoll_oci_unpack::unpack_image(&layers, &rootfs, &limits)
-        .map_err(|e| AppError::Install(e.to_string()))?;
-    info!(
-        "{}: unpacked {} layers, {} bytes",
-        spec.name,
-        layers.len(),
-        report.total_bytes()
-    );
+    let unpacked_bytes = rt.block_on(stream_unpack(
+        &client,
+        &spec.repository,
+        &fetched.layers,
+        &fetched.diff_ids,
+        &rootfs,
+        &limits,
+    ))?;
+    let unpack_time = started.elapsed() - fetch_time;
 
     let meta = Meta {
         version: spec.version.clone(),
@@ -224,6 +219,15 @@ pub fn install(
     let label =
         serde_json::to_vec_pretty(&meta.label()).map_err(|e| AppError::Internal(e.to_string()))?;
     disk.write_atomic(disk::LABEL, &label)?;
+    info!(
+        "{}: manifest, signature and config in {:.0?}, {} layers ({} bytes) fetched and unpacked in {:.0?}, sealed in {:.0?}",
+        spec.name,
+        fetch_time,
+        fetched.layers.len(),
+        unpacked_bytes,
+        unpack_time,
+        started.elapsed() - fetch_time - unpack_time
+    );
     Ok(meta.label().into())
 }
 
@@ -233,20 +237,14 @@ struct Fetched {
     config_digest: String,
     config_bytes: Vec<u8>,
     verified: Verified,
-    /// Layer files (digest-checked) and media types, in order.
-    layers: Vec<(PathBuf, String)>,
+    /// The layers' descriptors, in order (fetched later, streamed into
+    /// the unpacker).
+    layers: Vec<Descriptor>,
     /// The config's diff_ids, in order.
     diff_ids: Vec<String>,
 }
 
-async fn fetch(
-    realm: Arc<dyn Realm>,
-    bundle: &TrustBundle,
-    spec: &AppSpec,
-    staging: &Path,
-) -> Result<Fetched, AppError> {
-    let config = client_config(realm, bundle)?;
-    let client = Client::tls(&spec.registry, config).map_err(fetch_err)?;
+async fn fetch(client: &Client, bundle: &TrustBundle, spec: &AppSpec) -> Result<Fetched, AppError> {
     let repo = spec.repository.as_str();
 
     let manifest = client
@@ -274,7 +272,7 @@ async fn fetch(
     let mut failures = Vec::new();
     let mut verified = None;
     for desc in referrers.iter().take(MAX_SIGNATURES) {
-        match check_signature(&client, repo, desc, &manifest.bytes, bundle).await {
+        match check_signature(client, repo, desc, &manifest.bytes, bundle).await {
             Ok(v) => {
                 verified = Some(v);
                 break;
@@ -329,26 +327,7 @@ async fn fetch(
         )));
     }
 
-    let blobs = staging.join("blobs");
-    std::fs::create_dir_all(&blobs).map_err(|e| AppError::Install(format!("staging: {e}")))?;
-    let mut layers = Vec::new();
-    for (i, layer) in parsed.layers().iter().enumerate() {
-        let path = blobs.join(format!("layer-{i}"));
-        client
-            .blob_to_file(
-                repo,
-                layer.digest().as_ref(),
-                layer.size(),
-                &path,
-                &|_, _| {},
-            )
-            .await
-            .map_err(|e| match e {
-                e if e.is_integrity() => verify_err(format!("layer {}: {e}", layer.digest())),
-                e => fetch_err(format!("layer {}: {e}", layer.digest())),
-            })?;
-        layers.push((path, layer.media_type().to_string()));
-    }
+    let layers = parsed.layers().to_vec();
     Ok(Fetched {
         manifest_digest: manifest.digest.clone(),
         config_digest,
@@ -392,4 +371,100 @@ async fn check_signature(
     artifact
         .verify(manifest, &bundle.vendor_roots, SystemTime::now())
         .map_err(verify_err)
+}
+
+/// Reads what a channel of chunks delivers: the unpacker's side of a
+/// streamed layer. A closed channel is the end of the stream.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Fetches each layer and unpacks it while it arrives (network and
+/// hashing on this thread, decompression and file writes on another),
+/// into the private staging root. The unpacker sees bytes before the
+/// layer's digest is verified at its end; on any failure the staging
+/// directory is discarded, so nothing unverified is ever installed.
+/// Returns the uncompressed bytes.
+async fn stream_unpack(
+    client: &Client,
+    repo: &str,
+    layers: &[Descriptor],
+    diff_ids: &[String],
+    root: &Path,
+    limits: &atoll_oci_unpack::Limits,
+) -> Result<u64, AppError> {
+    std::fs::create_dir_all(root).map_err(|e| AppError::Install(format!("staging: {e}")))?;
+    let mut usage = atoll_oci_unpack::Usage::default();
+    let mut total = 0;
+    for (index, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+        let media_type = layer.media_type().to_string();
+        let (root, limits) = (root.to_owned(), limits.clone());
+        let mut layer_usage = std::mem::take(&mut usage);
+        let worker = std::thread::spawn(move || {
+            let reader = ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            };
+            let r = atoll_oci_unpack::unpack_layer(
+                std::io::BufReader::with_capacity(256 * 1024, reader),
+                &media_type,
+                &root,
+                &limits,
+                &mut layer_usage,
+            );
+            (r, layer_usage)
+        });
+        let digest = layer.digest().to_string();
+        let fetched = client
+            .blob_chunks(repo, &digest, layer.size(), |chunk| {
+                tx.send(chunk.to_vec())
+                    .map_err(|_| atoll_oci_client::OciError::Invalid("the unpacker stopped".into()))
+            })
+            .await;
+        drop(tx);
+        let (unpacked, u) = worker
+            .join()
+            .map_err(|_| AppError::Internal("the unpacker panicked".into()))?;
+        usage = u;
+        match (fetched, unpacked) {
+            // Integrity first: content that is not what was signed.
+            (Err(e), _) if e.is_integrity() => {
+                return Err(verify_err(format!("layer {digest}: {e}")))
+            }
+            (_, Err(e)) => return Err(AppError::Install(format!("layer {digest}: {e}"))),
+            (Err(e), Ok(_)) => return Err(fetch_err(format!("layer {digest}: {e}"))),
+            (Ok(()), Ok(report)) => {
+                if &report.diff_id != diff_id {
+                    return Err(verify_err(format!(
+                        "layer {index}: diff_id {} does not match the config's {diff_id}",
+                        report.diff_id
+                    )));
+                }
+                total += report.uncompressed_bytes;
+            }
+        }
+    }
+    Ok(total)
 }

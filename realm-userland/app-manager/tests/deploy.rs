@@ -8,354 +8,19 @@
 //! Each bad input must give a clear error, install nothing and leave what
 //! was installed before (and its data) intact.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use atoll_app_manager::keys::{stored_vendor, AppKeys};
-use atoll_app_manager::realm::{Realm, SimRealm};
-use atoll_app_manager::trust::TrustBundle;
+use atoll_app_manager::keys::AppKeys;
+use atoll_app_manager::realm::Realm;
 use atoll_app_manager::Manager;
-use atoll_sim::procs::{binary, HesProcess};
-use atoll_sim::Background;
+use common::*;
 use ipc_schema::agent::{AgentErrorKind, AgentRequest, AgentResponse, AppSpec, AppState};
 use sha2::Digest;
-
-const REPO: &str = "acme/counter";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A vendor: CA directory and vendor directory made by `atoll sign`.
-struct Vendor {
-    ca: PathBuf,
-    dir: PathBuf,
-}
-
-fn make_vendor(atoll: &Path, base: &Path, ca_name: &str, vendor: &str) -> Vendor {
-    let ca = base.join(format!("{ca_name}-ca"));
-    let dir = base.join(vendor);
-    run(Command::new(atoll)
-        .args(["sign", "keygen", "--name", ca_name, "--ca-root"])
-        .arg(&ca));
-    run(Command::new(atoll)
-        .args(["sign", "vendor", "--name", vendor, "--ca"])
-        .arg(&ca)
-        .arg("-o")
-        .arg(&dir));
-    Vendor { ca, dir }
-}
-
-struct RegistryProcess {
-    child: Child,
-    config: PathBuf,
-    push: String,
-    pull: String,
-}
-
-impl RegistryProcess {
-    fn start(config: &Path) -> Self {
-        let text = std::fs::read_to_string(config).unwrap();
-        let port = |mode: &str| -> String {
-            // The address line before the listener's mode line.
-            let lines: Vec<&str> = text.lines().collect();
-            let i = lines
-                .iter()
-                .position(|l| l.trim() == format!("mode = \"{mode}\""))
-                .unwrap();
-            lines[i - 1]
-                .split('"')
-                .nth(1)
-                .unwrap()
-                .to_string()
-        };
-        let (push, pull) = (port("tls"), port("ra-tls"));
-        let log = std::fs::File::create(config.with_extension("log")).unwrap();
-        let child = Command::new(binary("atoll-registry", "atoll-registry"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&pull).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            config: config.to_owned(),
-            push,
-            pull,
-        }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RegistryProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Everything a deployment needs, in one temporary directory.
-struct Bed {
-    dir: tempfile::TempDir,
-    atoll: PathBuf,
-    acme: Vendor,
-    realm: Arc<SimRealm>,
-    manager: Manager,
-    registry: RegistryProcess,
-    _sim: Background,
-    _hes: HesProcess,
-}
-
-fn registry_tls(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-    std::fs::create_dir_all(dir).unwrap();
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name.push(DnType::CommonName, "test registry CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
-    let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("registry.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("registry-key.pem"), key.serialize_pem()).unwrap();
-}
-
-impl Bed {
-    /// `policy_rim`: the RIM the registry's policy allows (`None`: this
-    /// realm's).
-    fn new(policy_rim: Option<&str>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let atoll = binary("atoll-cli", "atoll");
-        let acme = make_vendor(&atoll, d, "Test Vendor CA", "acme");
-        registry_tls(&d.join("tls"));
-        let bundle = TrustBundle::from_pem_files(&[&acme.ca.join("root.pem")], &[&d.join("tls/ca.pem")])
-            .unwrap();
-        std::fs::write(d.join("trust-bundle.bin"), bundle.encode().unwrap()).unwrap();
-        let toml = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../images/examples/app-realm.toml"),
-        )
-        .unwrap();
-        std::fs::write(d.join("realm.toml"), toml).unwrap();
-        let refs = run(Command::new(&atoll).args(["measure", "--json"]).arg(d.join("realm.toml")));
-        let refs = match policy_rim {
-            Some(rim) => {
-                let mut v: serde_json::Value = serde_json::from_str(&refs).unwrap();
-                v["realm"][0]["initial-measurement"] = rim.into();
-                v.to_string()
-            }
-            None => refs,
-        };
-        std::fs::write(d.join("refs.json"), refs).unwrap();
-        run(Command::new(&atoll).args(["metadata", "keygen", "-o"]).arg(d.join("realm-key.pem")));
-        std::fs::write(
-            d.join("meta.yaml"),
-            "realm_id: \"com.example.test\"\nversion: \"1.0.0\"\nsvn: 1\nhash_algo: sha-256\n",
-        )
-        .unwrap();
-        run(Command::new(&atoll)
-            .args(["metadata", "create", "--config"])
-            .arg(d.join("meta.yaml"))
-            .arg("--key")
-            .arg(d.join("realm-key.pem"))
-            .arg("--rim-from")
-            .arg(d.join("realm.toml"))
-            .arg("-o")
-            .arg(d.join("realm.meta")));
-        let block: [u8; 432] = std::fs::read(d.join("realm.meta")).unwrap().try_into().unwrap();
-
-        let hes = HesProcess::start(d);
-        let desc = atoll_realm_description::RealmDescription::load(&d.join("realm.toml")).unwrap();
-        let sim = Background::start_with_metadata(
-            desc,
-            d.join("vcpu.sock"),
-            Some(hes.socket.clone()),
-            Some(block),
-        )
-        .unwrap();
-        let jwk = atoll_sim::hes::cpak_jwk(sim.cpak().unwrap()).unwrap();
-        std::fs::write(d.join("cpak.jwk"), jwk).unwrap();
-
-        let config = d.join("registry.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "storage = \"registry\"\ntrust_anchors = \"cpak.jwk\"\n\n\
-                 [[listener]]\naddress = \"127.0.0.1:{}\"\nmode = \"tls\"\naccess = \"read-write\"\n\
-                 cert = \"tls/registry.pem\"\nkey = \"tls/registry-key.pem\"\n\n\
-                 [[listener]]\naddress = \"127.0.0.1:{}\"\nmode = \"ra-tls\"\n\
-                 cert = \"tls/registry.pem\"\nkey = \"tls/registry-key.pem\"\n\n\
-                 [[realm]]\nname = \"test\"\nreference_values = \"refs.json\"\nrepositories = [\"acme/*\"]\n",
-                free_port(),
-                free_port()
-            ),
-        )
-        .unwrap();
-        let registry = RegistryProcess::start(&config);
-        let realm = Arc::new(SimRealm::new(d.join("vcpu.sock")));
-        let manager = Manager::new(realm.clone(), &d.join("work")).unwrap();
-        Self {
-            atoll,
-            acme,
-            realm,
-            manager,
-            registry,
-            _sim: sim,
-            _hes: hes,
-            dir,
-        }
-    }
-
-    fn p(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn spec(&self, name: &str, version: &str) -> AppSpec {
-        let disk = self.p(&format!("disks/{name}"));
-        std::fs::create_dir_all(&disk).unwrap();
-        AppSpec {
-            name: name.into(),
-            version: version.into(),
-            registry: self.registry.pull.clone(),
-            repository: REPO.into(),
-            disk: disk.display().to_string(),
-            image_limit: 64 << 20,
-            data_limit: 16 << 20,
-        }
-    }
-
-    fn push(&self, layout: &Path) {
-        let pem = std::fs::read(self.p("tls/ca.pem")).unwrap();
-        let client = atoll_oci_client::Client::tls_with_roots(&self.registry.push, &pem).unwrap();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(client.push_layout(layout, REPO))
-            .unwrap();
-    }
-
-    /// Builds the counter app at `version`, signs it with `signer` and
-    /// pushes both.
-    fn publish_counter(&self, version: &str, signer: &Vendor) -> String {
-        let layout = self.p(&format!("images/counter-{version}"));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../images/examples/counter-app");
-        let spec = atoll_oci_image::ImageSpec {
-            entrypoint: vec!["/app/counter.sh".into()],
-            volumes: vec!["/data".into()],
-            env: vec![format!("COUNTER_VERSION={version}")],
-            version: Some(version.into()),
-            ..atoll_oci_image::ImageSpec::for_host()
-        };
-        let built = atoll_oci_image::build(&[&src], &spec, &layout, version).unwrap();
-        self.sign_and_push(&built.manifest, signer, &layout);
-        built.manifest_digest
-    }
-
-    fn sign_and_push(&self, manifest: &[u8], signer: &Vendor, layout: &Path) {
-        let key = atoll_signing::keys::signing_key_from_pem(
-            &std::fs::read_to_string(signer.dir.join("vendor.pem")).unwrap(),
-        )
-        .unwrap();
-        let chain = x509_cert::Certificate::load_pem_chain(
-            &std::fs::read(signer.dir.join("vendor-chain.pem")).unwrap(),
-        )
-        .unwrap();
-        let artifact =
-            atoll_signing::SignatureArtifact::sign(manifest, &key, &chain, BTreeMap::new()).unwrap();
-        let sig = layout.with_extension("sig");
-        atoll_signing::layout::write(&sig, &artifact).unwrap();
-        self.push(layout);
-        self.push(&sig);
-    }
-
-    fn call(&self, req: AgentRequest) -> AgentResponse {
-        self.manager.handle(req)
-    }
-
-    fn provision(&self, specs: Vec<AppSpec>) {
-        assert_eq!(self.call(AgentRequest::Provision { apps: specs }), AgentResponse::Done);
-    }
-
-    fn status(&self, name: &str) -> ipc_schema::agent::AppStatus {
-        match self.call(AgentRequest::Status) {
-            AgentResponse::Status { apps } => apps.into_iter().find(|a| a.name == name).unwrap(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// Starts the app and waits until it exited; returns the exit code.
-    fn run_to_exit(&self, name: &str) -> i32 {
-        let r = self.call(AgentRequest::StartApp { name: name.into() });
-        assert_eq!(r, AgentResponse::Done, "start {name}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match self.status(name).state {
-                AppState::Exited { code } => return code,
-                AppState::Failed { reason } => panic!("{name} failed: {reason}"),
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "{name} did not finish");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The counter's run count, read by unsealing its data partition the
-    /// way the app-manager does.
-    fn runs(&self, spec: &AppSpec) -> u32 {
-        let disk = atoll_app_manager::disk::Disk::new(Path::new(&spec.disk));
-        let bundle = self.realm.trust_bundle().unwrap();
-        let vendor = stored_vendor(&disk, &bundle).unwrap().unwrap();
-        let keys = AppKeys::derive(self.realm.as_ref(), &vendor, &spec.name).unwrap();
-        let out = self.p(&format!("peek-{}", rand_suffix()));
-        keys.unseal_data(&disk.path("data.sealed"), &out, 1 << 30).unwrap();
-        std::fs::read_to_string(out.join("data/runs"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-}
-
-fn rand_suffix() -> String {
-    let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).unwrap();
-    hex::encode(b)
-}
 
 fn error_kind(r: AgentResponse) -> (AgentErrorKind, String) {
     match r {
@@ -388,14 +53,19 @@ fn deploy_run_restart_without_registry_and_update() {
     assert_eq!(bed.runs(&spec), 1);
     // The disk holds only sealed partitions, the vendor chain and a label:
     // no plaintext of the image or the data.
-    assert_eq!(disk_files(&spec), ["data.sealed", "image.sealed", "label.json", "vendor.pem"]);
+    assert_eq!(
+        disk_files(&spec),
+        ["data.sealed", "image.sealed", "label.json", "vendor.pem"]
+    );
     let image = std::fs::read(Path::new(&spec.disk).join("image.sealed")).unwrap();
     assert!(!image.windows(16).any(|w| w == b"hello from insid"));
 
     // The REM shows what runs.
     let rem = {
         let backend = atoll_rsi_client::sim::SimBackend::connect(bed.p("vcpu.sock")).unwrap();
-        atoll_rsi_client::RsiClient::new(backend).measurement_read(1).unwrap()
+        atoll_rsi_client::RsiClient::new(backend)
+            .measurement_read(1)
+            .unwrap()
     };
     assert_ne!(rem, [0u8; 64]);
 
@@ -407,7 +77,9 @@ fn deploy_run_restart_without_registry_and_update() {
 
     // A new app-manager (a realm restart) finds what is installed.
     let manager2 = Manager::new(bed.realm.clone(), &bed.p("work2")).unwrap();
-    manager2.handle(AgentRequest::Provision { apps: vec![spec.clone()] });
+    manager2.handle(AgentRequest::Provision {
+        apps: vec![spec.clone()],
+    });
     assert!(matches!(
         manager2.handle(AgentRequest::Status),
         AgentResponse::Status { apps } if apps[0].state == AppState::Installed
@@ -422,7 +94,12 @@ fn deploy_run_restart_without_registry_and_update() {
         ..spec.clone()
     };
     bed.provision(vec![spec2.clone()]);
-    assert_eq!(bed.call(AgentRequest::InstallApp { name: "counter".into() }), AgentResponse::Done);
+    assert_eq!(
+        bed.call(AgentRequest::InstallApp {
+            name: "counter".into()
+        }),
+        AgentResponse::Done
+    );
     assert_eq!(bed.status("counter").installed.unwrap().manifest_digest, v2);
     assert_eq!(bed.run_to_exit("counter"), 0);
     assert_eq!(bed.runs(&spec2), 3);
@@ -448,11 +125,16 @@ fn update_must_fail(bed: &Bed, spec: &AppSpec, kind: AgentErrorKind, needle: &st
         ..spec.clone()
     };
     bed.provision(vec![bad]);
-    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp { name: spec.name.clone() }));
+    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp {
+        name: spec.name.clone(),
+    }));
     assert_eq!(k, kind, "{msg}");
     assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
     assert_eq!(disk_files(spec), before);
-    assert_eq!(std::fs::read(Path::new(&spec.disk).join("label.json")).unwrap(), label);
+    assert_eq!(
+        std::fs::read(Path::new(&spec.disk).join("label.json")).unwrap(),
+        label
+    );
     // The installed copy still runs with its data.
     bed.provision(vec![spec.clone()]);
     let runs = bed.runs(spec);
@@ -482,7 +164,10 @@ fn raw_image(bed: &Bed, tar: &[u8], gzip: bool) -> (PathBuf, Vec<u8>) {
     let (blob, media) = if gzip {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(tar).unwrap();
-        (gz.finish().unwrap(), "application/vnd.oci.image.layer.v1.tar+gzip")
+        (
+            gz.finish().unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        )
     } else {
         (tar.to_vec(), "application/vnd.oci.image.layer.v1.tar")
     };
@@ -508,12 +193,22 @@ fn raw_image(bed: &Bed, tar: &[u8], gzip: bool) -> (PathBuf, Vec<u8>) {
             "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "bad"}}],
     });
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     (layout, manifest.into_bytes())
 }
 
 /// A tar entry with a raw name (tools refuse to write these).
-fn tar_entry(tar: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8], link: &str) {
+fn tar_entry(
+    tar: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    kind: tar::EntryType,
+    data: &[u8],
+    link: &str,
+) {
     let mut h = tar::Header::new_gnu();
     {
         let gnu = h.as_gnu_mut().unwrap();
@@ -544,7 +239,13 @@ fn unsafe_layers_install_nothing() {
     update_must_fail(&bed, &spec, AgentErrorKind::Install, "`..`");
     publish_raw(&bed, &[("/etc/passwd", Regular, b"x", "")]);
     update_must_fail(&bed, &spec, AgentErrorKind::Install, "absolute");
-    publish_raw(&bed, &[("up", Symlink, b"", "../../../.."), ("up/tmp/x", Regular, b"x", "")]);
+    publish_raw(
+        &bed,
+        &[
+            ("up", Symlink, b"", "../../../.."),
+            ("up/tmp/x", Regular, b"x", ""),
+        ],
+    );
     update_must_fail(&bed, &spec, AgentErrorKind::Install, "outside the root");
 }
 
@@ -559,7 +260,8 @@ fn decompression_bomb_installs_nothing() {
     h.set_size(128 << 20);
     h.set_mode(0o644);
     h.set_cksum();
-    tar.append(&h, std::io::Read::take(std::io::repeat(0), 128 << 20)).unwrap();
+    tar.append(&h, std::io::Read::take(std::io::repeat(0), 128 << 20))
+        .unwrap();
     let (layout, manifest) = raw_image(&bed, &tar.into_inner().unwrap(), true);
     assert!(std::fs::metadata(&layout).is_ok());
     bed.sign_and_push(&manifest, &bed.acme, &layout);
@@ -599,7 +301,8 @@ fn bad_signatures_install_nothing() {
     )
     .unwrap();
     let mut artifact =
-        atoll_signing::SignatureArtifact::sign(&built.manifest, &key, &chain, BTreeMap::new()).unwrap();
+        atoll_signing::SignatureArtifact::sign(&built.manifest, &key, &chain, BTreeMap::new())
+            .unwrap();
     let mut env: serde_json::Value = serde_json::from_slice(&artifact.envelope.data).unwrap();
     let sig = env["signatures"][0]["sig"].as_str().unwrap().to_string();
     let mut sig_bytes = base64_decode(&sig);
@@ -637,14 +340,20 @@ fn base64_encode(b: &[u8]) -> String {
 }
 
 /// The artifact with another envelope (manifest rebuilt around it).
-fn rewrap(a: &atoll_signing::SignatureArtifact, envelope: Vec<u8>) -> atoll_signing::SignatureArtifact {
+fn rewrap(
+    a: &atoll_signing::SignatureArtifact,
+    envelope: Vec<u8>,
+) -> atoll_signing::SignatureArtifact {
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&envelope)));
     let mut manifest: serde_json::Value = serde_json::from_slice(&a.manifest).unwrap();
     manifest["layers"][0]["digest"] = digest.clone().into();
     manifest["layers"][0]["size"] = envelope.len().into();
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let blobs = [
-        (a.config.descriptor.digest().to_string(), a.config.data.clone()),
+        (
+            a.config.descriptor.digest().to_string(),
+            a.config.data.clone(),
+        ),
         (digest, envelope),
     ];
     atoll_signing::SignatureArtifact::parse(&bytes, |d| {
@@ -685,7 +394,9 @@ fn tampered_registry_content_installs_nothing() {
     };
     let built = atoll_oci_image::build(&[&src], &img, &layout, "bad").unwrap();
     bed.sign_and_push(&built.manifest, &bed.acme, &layout);
-    let stored = bed.p("registry/blobs/sha256").join(&built.manifest_digest[7..]);
+    let stored = bed
+        .p("registry/blobs/sha256")
+        .join(&built.manifest_digest[7..]);
     let text = String::from_utf8(std::fs::read(&stored).unwrap()).unwrap();
     std::fs::write(&stored, text.replacen("\"size\"", "\"size\" ", 1)).unwrap();
     let (k, msg) = {
@@ -694,9 +405,14 @@ fn tampered_registry_content_installs_nothing() {
             ..spec.clone()
         };
         bed.provision(vec![bad]);
-        error_kind(bed.call(AgentRequest::InstallApp { name: "counter".into() }))
+        error_kind(bed.call(AgentRequest::InstallApp {
+            name: "counter".into(),
+        }))
     };
-    assert!(matches!(k, AgentErrorKind::Fetch | AgentErrorKind::Verify), "{k:?}: {msg}");
+    assert!(
+        matches!(k, AgentErrorKind::Fetch | AgentErrorKind::Verify),
+        "{k:?}: {msg}"
+    );
     assert!(msg.contains("hashes to"), "{msg}");
     bed.provision(vec![spec.clone()]);
     assert_eq!(bed.run_to_exit("counter"), 0);
@@ -708,7 +424,9 @@ fn registry_refuses_a_realm_not_in_its_reference_values() {
     let spec = bed.spec("counter", "1.0");
     bed.publish_counter("1.0", &bed.acme);
     bed.provision(vec![spec.clone()]);
-    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp { name: "counter".into() }));
+    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp {
+        name: "counter".into(),
+    }));
     assert_eq!(k, AgentErrorKind::Fetch, "{msg}");
     assert!(disk_files(&spec).is_empty());
 }
@@ -742,7 +460,9 @@ fn another_vendor_cannot_install_or_open_the_data() {
     let built = atoll_oci_image::build(&[&src], &img, &layout, "g1").unwrap();
     bed.sign_and_push(&built.manifest, &globex, &layout);
     bed.provision(vec![spec.clone(), other.clone()]);
-    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp { name: "other".into() }));
+    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp {
+        name: "other".into(),
+    }));
     assert_eq!(k, AgentErrorKind::Verify, "{msg}");
     assert!(msg.contains("holds applications of vendor"), "{msg}");
     assert!(disk_files(&other).is_empty());
@@ -752,7 +472,9 @@ fn another_vendor_cannot_install_or_open_the_data() {
         ..spec.clone()
     };
     bed.provision(vec![same_name]);
-    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp { name: "counter".into() }));
+    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp {
+        name: "counter".into(),
+    }));
     assert_eq!(k, AgentErrorKind::Verify, "{msg}");
     // ...and its keys do not open acme's data.
     let bundle = bed.realm.trust_bundle().unwrap();
@@ -760,10 +482,15 @@ fn another_vendor_cannot_install_or_open_the_data() {
         &std::fs::read(globex.dir.join("vendor-chain.pem")).unwrap(),
     )
     .unwrap();
-    let vendor = atoll_app_manager::install::vendor_identity(&chain, &bundle.vendor_roots[0]).unwrap();
+    let vendor =
+        atoll_app_manager::install::vendor_identity(&chain, &bundle.vendor_roots[0]).unwrap();
     let keys = AppKeys::derive(bed.realm.as_ref(), &vendor, "counter").unwrap();
     let err = keys
-        .unseal_data(&Path::new(&spec.disk).join("data.sealed"), &bed.p("peek-globex"), 1 << 30)
+        .unseal_data(
+            &Path::new(&spec.disk).join("data.sealed"),
+            &bed.p("peek-globex"),
+            1 << 30,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("another key"), "{err}");
     bed.provision(vec![spec.clone()]);

@@ -310,6 +310,23 @@ pub fn resolve_in_root(
     Ok(out)
 }
 
+/// `io::copy` with a buffer large enough that unpacking big files costs
+/// few reads through the decompressor and few system calls.
+fn copy_big(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
 /// Removes whatever is at `path` (not following a symlink there).
 fn remove_existing(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
@@ -444,7 +461,7 @@ pub fn unpack_layer(
                         .open(&path)
                         .map_err(io_ctx(shown.clone()))?;
                     let copied =
-                        io::copy(&mut (&mut entry).take(limits.max_file_bytes + 1), &mut file)
+                        copy_big(&mut (&mut entry).take(limits.max_file_bytes + 1), &mut file)
                             .map_err(map_io(&shown))?;
                     if copied > limits.max_file_bytes {
                         return Err(UnpackError::FileTooLarge(shown, limits.max_file_bytes));
