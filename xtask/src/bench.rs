@@ -33,6 +33,12 @@ const COMPARISONS: &[Comparison] = &[
         max_ratio: 1.3,
     },
     Comparison {
+        what: "sealed store writing 64 MiB vs raw AES-256-GCM (>= 0.7x)",
+        measured: "seal_64mib/sealed_writer",
+        baseline: "seal_64mib/aes_gcm_baseline",
+        max_ratio: 1.0 / 0.7,
+    },
+    Comparison {
         what: "token verification vs two P-384 verifications",
         measured: "cca_token_verify/token_verify",
         baseline: "cca_token_verify/two_p384_verify_baseline",
@@ -45,6 +51,17 @@ const TARGETS: &[(&str, &str)] = &[
     ("atoll-kernel", "rmm"),
     ("atoll-attestation", "token"),
     ("atoll-cca-token", "verify"),
+    ("atoll-sealed-store", "seal"),
+];
+
+/// Whole-flow benchmarks (their own harness: they start servers and
+/// external tools, and print their figures and verdict themselves), as
+/// (package, bench).
+const FLOWS: &[(&str, &str)] = &[
+    // atoll-registry vs Debian's docker-registry, 256 MiB pulls.
+    ("atoll-registry", "pull"),
+    // app-manager install of a 100 MiB application vs skopeo copy.
+    ("atoll-app-manager", "install"),
 ];
 
 /// Benchmarks reported as rates.
@@ -83,6 +100,13 @@ pub(crate) fn run(root: &Path, quick: bool, filter: Option<&str>) -> Result<()> 
             args.push(f);
         }
         cargo(root, &args)?;
+    }
+
+    for (package, bench) in FLOWS {
+        if filter.is_some_and(|f| !bench.contains(f) && !package.contains(f)) {
+            continue;
+        }
+        cargo(root, &["bench", "-p", package, "--bench", bench])?;
     }
 
     let dir = root.join("target/criterion");
