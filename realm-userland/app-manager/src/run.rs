@@ -30,8 +30,6 @@ use crate::realm::{app_measurement, Realm, APP_REM};
 
 /// How long a stopped application gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Most symlinks followed resolving one path inside the root.
-const MAX_LINKS: usize = 40;
 /// `PATH` when the image's config sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -112,56 +110,20 @@ impl RunningApp {
 }
 
 /// Resolves `path` (absolute, as the application sees it) inside `root`
-/// the way a chroot would: `..` stops at the root and symlinks, absolute
-/// or relative, are followed within it. Returns the host path.
+/// the way a chroot would, with the unpacker's rules: symlinks are
+/// followed within the root, and a path or link that climbs above the
+/// root is refused. Returns the host path.
 pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, AppError> {
-    let mut stack: Vec<std::ffi::OsString> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> = path
+    let parts: Vec<std::ffi::OsString> = path
         .components()
-        .rev()
         .filter_map(|c| match c {
             Component::Normal(n) => Some(n.to_owned()),
             Component::ParentDir => Some("..".into()),
             _ => None,
         })
         .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            stack.pop();
-            continue;
-        }
-        let mut candidate = root.to_path_buf();
-        candidate.extend(&stack);
-        candidate.push(&part);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(AppError::Run(format!(
-                        "{}: too many symbolic links",
-                        path.display()
-                    )));
-                }
-                let target = std::fs::read_link(&candidate)
-                    .map_err(|e| AppError::Run(format!("{}: {e}", candidate.display())))?;
-                if target.is_absolute() {
-                    stack.clear();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(n) => pending.push(n.to_owned()),
-                        Component::ParentDir => pending.push("..".into()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => stack.push(part),
-        }
-    }
-    let mut out = root.to_path_buf();
-    out.extend(&stack);
-    Ok(out)
+    atoll_oci_unpack::resolve_in_root(root, &parts, false, true)
+        .map_err(|e| AppError::Run(format!("{}: {e}", path.display())))
 }
 
 /// A volume path from the config, checked: absolute, no `..`.
@@ -490,15 +452,13 @@ mod tests {
             resolve_in_root(r, Path::new("/bin/tool")).unwrap(),
             r.join("usr/bin/tool")
         );
-        // `..` stops at the root.
         assert_eq!(
-            resolve_in_root(r, Path::new("/../../usr/bin/tool")).unwrap(),
+            resolve_in_root(r, Path::new("/usr/bin/../bin/tool")).unwrap(),
             r.join("usr/bin/tool")
         );
-        assert_eq!(
-            resolve_in_root(r, Path::new("/usr/escape/passwd")).unwrap(),
-            r.join("etc/passwd")
-        );
+        // Climbing out, by the path or through a link, is refused.
+        assert!(resolve_in_root(r, Path::new("/../../usr/bin/tool")).is_err());
+        assert!(resolve_in_root(r, Path::new("/usr/escape/passwd")).is_err());
         assert!(resolve_in_root(r, Path::new("/loop/x")).is_err());
     }
 
