@@ -126,9 +126,9 @@ fn metadata(t: &Tools, dir: &Path, description: &Path) -> PathBuf {
         .arg(description)
         .arg("-o")
         .arg(&out)
-        .status()
+        .output()
         .unwrap();
-    assert!(s.success());
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     out
 }
 
@@ -228,8 +228,21 @@ fn bad_requests_change_nothing() {
     let t = tools();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    // Metadata signed for another realm's RIM.
-    let other = metadata(&t, dir.path(), &examples().join("qemu-realm.toml"));
+    // Metadata signed for another realm's RIM (the same realm with more
+    // RAM).
+    let other_desc = dir.path().join("bigger-realm.toml");
+    let text = std::fs::read_to_string(examples().join("hello-realm.toml")).unwrap();
+    std::fs::write(
+        &other_desc,
+        text.replace("size = \"2MiB\"", "size = \"4MiB\""),
+    )
+    .unwrap();
+    std::fs::copy(
+        examples().join("hello-realm.bin"),
+        dir.path().join("hello-realm.bin"),
+    )
+    .unwrap();
+    let other = metadata(&t, dir.path(), &other_desc);
     let d = Daemon::start(&t, &state);
     let out = d.cli(
         &t,
