@@ -305,8 +305,9 @@ async fn main() {
             all.join(", ")
         );
     }
+    let ratio = medians[0] / medians[1];
     println!(
-        "ratio atoll-registry / docker-registry: {:.2}x",
-        medians[0] / medians[1]
+        "ratio atoll-registry / docker-registry: {ratio:.2}x (target >= 1.0x): {}",
+        if ratio >= 1.0 { "met" } else { "MISSED" }
     );
 }

@@ -14,8 +14,7 @@ use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::AsyncWriteExt;
 
 /// Response body type.
 pub type Body = BoxBody<Bytes, io::Error>;
@@ -190,12 +189,8 @@ impl Registry {
         let body = if head || len == 0 {
             empty_body()
         } else {
-            let mut f = fs::File::open(self.store.blob_path(d)).await?;
-            if start > 0 {
-                f.seek(SeekFrom::Start(start)).await?;
-            }
-            let stream = ReaderStream::with_capacity(f.take(len), 64 * 1024).map_ok(Frame::data);
-            BodyExt::boxed(StreamBody::new(stream))
+            let file = fs::File::open(self.store.blob_path(d)).await?;
+            file_body(file.into_std().await, start, len)
         };
         let mut resp = Response::new(body);
         if let Some((a, b)) = range {
@@ -848,6 +843,50 @@ fn percent_decode(s: &str) -> String {
 
 fn hexval(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Bytes per chunk when streaming a blob out.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Streams `len` bytes of a blob file from offset `start`.
+///
+/// A blocking-pool thread reads 1 MiB chunks and hands them over a short
+/// channel, so reading the next chunk overlaps sending this one. Reading
+/// through `tokio::fs` instead hops to the blocking pool once per read,
+/// which with 64 KiB reads held pulls to about 0.6x docker-registry's
+/// throughput. A client that goes away drops the receiver, which stops the
+/// reader at its next chunk.
+fn file_body(mut file: std::fs::File, start: u64, len: u64) -> Body {
+    use std::io::{Read as _, Seek as _};
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(READ_CHUNK as u64);
+            let mut chunk = Vec::with_capacity(want as usize);
+            let chunk = match (&mut file).take(want).read_to_end(&mut chunk) {
+                Ok(n) if n as u64 == want => Ok(Bytes::from(chunk)),
+                // The blob is immutable once committed: a short read means
+                // the file was damaged underneath the registry.
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob file shorter than its recorded size",
+                )),
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            left -= want;
+        }
+    });
+    let chunks = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    BodyExt::boxed(StreamBody::new(chunks.map_ok(Frame::data)))
 }
 
 fn empty_body() -> Body {
