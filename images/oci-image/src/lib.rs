@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -119,14 +118,7 @@ fn put_blob(layout: &Path, media_type: MediaType, data: &[u8]) -> Result<Descrip
     let hex = hex::encode(Sha256::digest(data));
     let dir = layout.join("blobs/sha256");
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let path = dir.join(&hex);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
-    tmp.write_all(data).map_err(io_err(&path))?;
-    tmp.as_file().sync_all().map_err(io_err(&path))?;
-    tmp.persist(&path).map_err(|e| ImageError::Io {
-        path: path.clone(),
-        source: e.error,
-    })?;
+    write_atomic(&dir.join(&hex), data)?;
     descriptor(media_type, &hex, data.len() as u64)
 }
 
@@ -372,18 +364,7 @@ pub fn build(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| ImageError::Io {
-        path: path.to_owned(),
-        source: e.error,
-    })?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok(())
+    atoll_atomic_file::write(path, bytes).map_err(io_err(path))
 }
 
 #[cfg(test)]

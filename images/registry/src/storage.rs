@@ -346,24 +346,15 @@ async fn remove_if_exists(p: &Path) -> io::Result<bool> {
     }
 }
 
-/// Writes `data` to `path` through a temp file in the same directory.
+/// Replaces `path` with `data` atomically and durably, creating its
+/// directory first.
 pub async fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("path has a parent");
     fs::create_dir_all(dir).await?;
-    let temp = dir.join(format!(".tmp-{}", new_id()));
-    let res = async {
-        let mut f = fs::File::create(&temp).await?;
-        f.write_all(data).await?;
-        f.sync_all().await?;
-        drop(f);
-        fs::rename(&temp, path).await?;
-        sync_dir(dir).await
-    }
-    .await;
-    if res.is_err() {
-        let _ = fs::remove_file(&temp).await;
-    }
-    res
+    let (path, data) = (path.to_owned(), data.to_vec());
+    tokio::task::spawn_blocking(move || atoll_atomic_file::write(&path, &data))
+        .await
+        .map_err(io::Error::other)?
 }
 
 async fn sync_dir(dir: &Path) -> io::Result<()> {

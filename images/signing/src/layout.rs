@@ -41,18 +41,21 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, SigningError> {
     fs::read(path).map_err(io(path))
 }
 
-/// Writes `artifact` as an OCI image layout in `dir` (created if needed).
+/// Writes `artifact` as an OCI image layout in `dir` (created if needed),
+/// each file atomically and `index.json` last, so a layout whose index
+/// names the artifact holds all of it.
 pub fn write(dir: &Path, artifact: &SignatureArtifact) -> Result<(), SigningError> {
     let blobs = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(io(&blobs))?;
     let oci_layout = dir.join("oci-layout");
-    fs::write(&oci_layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io(&oci_layout))?;
+    atoll_atomic_file::write(&oci_layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .map_err(io(&oci_layout))?;
     for blob in artifact.blobs() {
         let p = blob_path(dir, &blob.descriptor)?;
-        fs::write(&p, &blob.data).map_err(io(&p))?;
+        atoll_atomic_file::write(&p, &blob.data).map_err(io(&p))?;
     }
     let p = blob_path(dir, &artifact.descriptor)?;
-    fs::write(&p, &artifact.manifest).map_err(io(&p))?;
+    atoll_atomic_file::write(&p, &artifact.manifest).map_err(io(&p))?;
     let index: ImageIndex = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -62,7 +65,7 @@ pub fn write(dir: &Path, artifact: &SignatureArtifact) -> Result<(), SigningErro
     let json =
         serde_json::to_vec_pretty(&index).map_err(|e| SigningError::Artifact(e.to_string()))?;
     let index_path = dir.join("index.json");
-    fs::write(&index_path, json).map_err(io(&index_path))
+    atoll_atomic_file::write(&index_path, &json).map_err(io(&index_path))
 }
 
 /// Reads the signature artifact of an OCI image layout written by [`write`]

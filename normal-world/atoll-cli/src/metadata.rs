@@ -288,37 +288,13 @@ fn keygen(private: &Path, public: Option<&Path>, force: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Writes `data` to a temporary file beside `path`, syncs it and renames it
-/// over `path`, so readers see the old file or the whole new one, never a
-/// partial block. `secret` files are created with mode 0600.
+/// Replaces `path` with `data` atomically and durably; `secret` files are
+/// mode 0600 from the start.
 fn write_atomic(path: &Path, data: &[u8], secret: bool) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        if secret {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing {}", path.display()))
-    })
+    if secret {
+        atoll_atomic_file::write_secret(path, data)
+    } else {
+        atoll_atomic_file::write(path, data)
+    }
+    .with_context(|| format!("writing {}", path.display()))
 }

@@ -330,29 +330,13 @@ fn verify(roots: &[PathBuf], manifest: &Path, signature: &Path, json: bool) -> a
     })
 }
 
-/// Writes a file through a temporary beside it and a rename; `secret` files
-/// are created with mode 0600.
+/// Replaces `path` with `data` atomically and durably; `secret` files are
+/// mode 0600 from the start.
 fn write_file(path: &Path, data: &[u8], secret: bool) -> anyhow::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        if secret {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing {}", path.display()))
-    })
+    if secret {
+        atoll_atomic_file::write_secret(path, data)
+    } else {
+        atoll_atomic_file::write(path, data)
+    }
+    .with_context(|| format!("writing {}", path.display()))
 }

@@ -80,14 +80,16 @@ fn copy_description(src: &Path, dir: &Path) -> Result<()> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             );
-            std::fs::copy(&from, images_dir.join(&name))
+            let bytes = std::fs::read(&from)
+                .with_context(|| format!("reading image {}", from.display()))?;
+            atoll_atomic_file::write(&images_dir.join(&name), &bytes)
                 .with_context(|| format!("copying image {}", from.display()))?;
             if let Some(t) = image.as_table_mut() {
                 t.insert("path".into(), toml::Value::String(format!("images/{name}")));
             }
         }
     }
-    std::fs::write(dir.join("realm.toml"), toml::to_string(&value)?)?;
+    atoll_atomic_file::write(&dir.join("realm.toml"), toml::to_string(&value)?.as_bytes())?;
     Ok(())
 }
 
@@ -261,7 +263,7 @@ impl Warden {
         let made = (|| -> Result<()> {
             std::fs::create_dir_all(files.dir.join("disks"))?;
             copy_description(description, &files.dir)?;
-            std::fs::write(files.metadata(), &block)?;
+            atoll_atomic_file::write(&files.metadata(), &block)?;
             Ok(())
         })();
         if let Err(e) = made {

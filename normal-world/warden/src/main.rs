@@ -176,16 +176,7 @@ fn call(socket: &Path, req: &Request) -> Result<Response> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)?;
-    Ok(())
+    atoll_atomic_file::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn human(cmd: &Cmd, data: &serde_json::Value) -> Result<()> {

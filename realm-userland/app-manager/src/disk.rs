@@ -17,7 +17,6 @@
 //! `label.json`; a crash in between leaves the previous installation
 //! usable or (first install) nothing that claims to be installed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ipc_schema::agent::InstalledApp;
@@ -119,16 +118,6 @@ impl Disk {
 /// Replaces `path` with `bytes`: temp file in the same directory, fsync,
 /// rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    let err = |e: std::io::Error| AppError::Storage(format!("{}: {e}", path.display()));
-    let dir = path
-        .parent()
-        .ok_or_else(|| AppError::Storage(format!("{}: no parent directory", path.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err)?;
-    Ok(())
+    atoll_atomic_file::write(path, bytes)
+        .map_err(|e| AppError::Storage(format!("{}: {e}", path.display())))
 }
