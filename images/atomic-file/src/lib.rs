@@ -8,6 +8,7 @@
 //! the directory is fsynced so the rename itself survives a power cut.
 //! Readers see the old file or the whole new one; when any step fails the
 //! temporary file is removed and the old file is untouched.
+//! [`create_dir_all`] makes new directories durable the same way.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,36 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Fsyncs a directory, making the renames and creations in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and any missing parents, fsyncing the parent of each
+/// directory it creates, so that files later made durable inside them
+/// stay reachable after a power cut.
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.as_os_str().is_empty() && !cur.is_dir() {
+        missing.push(cur);
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            // Made by someone else meanwhile: theirs to sync, but syncing
+            // the parent again is harmless.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -107,6 +138,18 @@ mod tests {
         assert!(write(&target, b"new").is_err());
         assert_eq!(std::fs::read(target.join("inside")).unwrap(), b"keep");
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn creates_missing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("repositories/acme/app/_manifests/tags");
+        create_dir_all(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Existing directories are fine, a file in the way is not.
+        create_dir_all(&deep).unwrap();
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        assert!(create_dir_all(&dir.path().join("file/sub")).is_err());
     }
 
     #[test]

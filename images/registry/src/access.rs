@@ -67,7 +67,7 @@ impl Access {
         if rest.is_empty() || rest == "/" {
             return None;
         }
-        let Some((repo, _)) = parse_route(&rest[1..]) else {
+        let Some((repo, _)) = rest.strip_prefix('/').and_then(parse_route) else {
             tracing::warn!("{}: {method} {path} denied: no repository", self.who);
             return Some(denied("not granted"));
         };

@@ -18,9 +18,9 @@ pub mod tls;
 
 pub use access::Access;
 pub use run::{start, Running, StartError};
-pub use server::Registry;
+pub use server::{Registry, UploadLimits};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +32,20 @@ use tokio::net::{TcpListener, TcpStream};
 /// How long a client has to finish its TLS handshake: a client that opens a
 /// connection and sends nothing must not hold a task forever.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client has to send a request's headers, the first one and
+/// each next one on a kept-alive connection: idle or trickling connections
+/// are closed instead of holding a file descriptor forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections one listener serves at once. Further clients wait in the
+/// kernel's accept queue; without a bound, idle connections could use up
+/// the process's file descriptors and lock out every listener.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the
+/// loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Turns an accepted TCP connection into the stream HTTP runs over.
 pub trait Acceptor: Send + Sync + 'static {
@@ -91,13 +105,25 @@ pub async fn serve<A: Acceptor>(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let acceptor = Arc::new(acceptor);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s.map_err(io::Error::other)?,
+            () = &mut shutdown => return Ok(()),
+        };
         let (tcp, peer): (TcpStream, SocketAddr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -105,7 +131,10 @@ pub async fn serve<A: Acceptor>(
         };
         let acceptor = acceptor.clone();
         let registry = registry.clone();
+        let http = http.clone();
         tokio::spawn(async move {
+            // Held until the connection ends, handshake failures included.
+            let _slot = slot;
             let (stream, access) =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
@@ -133,9 +162,7 @@ pub async fn serve<A: Acceptor>(
                         Ok(registry.handle(req).await)
                     }
                 });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }

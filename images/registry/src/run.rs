@@ -153,7 +153,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 } else {
                     "client certificates required"
                 };
-                tracing::info!("TLS on {addr} ({access}, {auth})");
+                if l.write && l.client_ca.is_empty() {
+                    tracing::warn!(
+                        "TLS on {addr} is read-write without client certificates: anyone who \
+                         can reach it may push, delete and retag; set `client_ca` or \
+                         `access = \"read-only\"`"
+                    );
+                } else {
+                    tracing::info!("TLS on {addr} ({access}, {auth})");
+                }
                 tokio::spawn(serve(listener, a, registry, shutdown))
             }
             Built::RaTls(a) => {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::fs;
 use tokio::io::AsyncWriteExt;
 
@@ -43,18 +44,55 @@ struct Upload {
     size: u64,
 }
 
+type Slot = Arc<tokio::sync::Mutex<Option<Upload>>>;
+
+/// An open upload session: its temp file stays open between requests.
+struct Session {
+    slot: Slot,
+    last_used: Instant,
+}
+
+/// Bounds on upload sessions. Each open session holds a file descriptor
+/// and a temp file, so a client that opens sessions and never finishes
+/// them must not be able to exhaust either.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    /// Sessions open at once; a further `POST` gets `429 TOOMANYREQUESTS`
+    /// until one finishes, is cancelled or expires.
+    pub max_sessions: usize,
+    /// A session no request has touched for this long is discarded (its
+    /// temp file removed) when the next session is opened.
+    pub idle_timeout: Duration,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 128,
+            idle_timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 /// The registry: storage plus in-progress upload sessions.
 pub struct Registry {
     store: Store,
-    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Upload>>>>>,
+    uploads: Mutex<HashMap<String, Session>>,
+    limits: UploadLimits,
 }
 
 impl Registry {
     /// Opens the registry rooted at `root`.
     pub async fn open(root: &Path) -> io::Result<Registry> {
+        Self::with_limits(root, UploadLimits::default()).await
+    }
+
+    /// Opens the registry rooted at `root` with the given upload bounds.
+    pub async fn with_limits(root: &Path, limits: UploadLimits) -> io::Result<Registry> {
         Ok(Registry {
             store: Store::open(root).await?,
             uploads: Mutex::new(HashMap::new()),
+            limits,
         })
     }
 
@@ -86,7 +124,7 @@ impl Registry {
                 _ => unsupported(),
             });
         }
-        let Some((name, route)) = parse_route(&rest[1..]) else {
+        let Some((name, route)) = rest.strip_prefix('/').and_then(parse_route) else {
             return Ok(oci_error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -204,10 +242,57 @@ impl Registry {
         Ok(resp)
     }
 
-    async fn new_session(
-        &self,
-        name: &str,
-    ) -> io::Result<(String, Arc<tokio::sync::Mutex<Option<Upload>>>)> {
+    /// Discards sessions idle for longer than the limit. A session whose
+    /// lock is held is in the middle of a request and is kept.
+    async fn expire_sessions(&self) {
+        let now = Instant::now();
+        let expired: Vec<(String, Slot)> = {
+            let mut uploads = self.uploads.lock().expect("uploads lock");
+            let ids: Vec<String> = uploads
+                .iter()
+                .filter(|(_, s)| now.duration_since(s.last_used) >= self.limits.idle_timeout)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| uploads.remove(&id).map(|s| (id, s.slot)))
+                .collect()
+        };
+        for (id, slot) in expired {
+            let taken = match slot.try_lock() {
+                Ok(mut guard) => Ok(guard.take()),
+                Err(_) => Err(()),
+            };
+            match taken {
+                Ok(Some(up)) => {
+                    tracing::info!("upload session {id} for {} expired", up.name);
+                    let _ = fs::remove_file(&up.temp).await;
+                }
+                Ok(None) => {}
+                // Busy with a request: put it back, touched.
+                Err(()) => {
+                    self.uploads.lock().expect("uploads lock").insert(
+                        id,
+                        Session {
+                            slot,
+                            last_used: now,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Opens an upload session, or `None` when the limit on open sessions
+    /// is reached.
+    async fn new_session(&self, name: &str) -> io::Result<Option<(String, Slot)>> {
+        self.expire_sessions().await;
+        if self.uploads.lock().expect("uploads lock").len() >= self.limits.max_sessions {
+            tracing::warn!(
+                "upload to {name} refused: {} sessions open",
+                self.limits.max_sessions
+            );
+            return Ok(None);
+        }
         let id = new_id();
         let temp = self.store.temp_path(&id);
         let file = fs::File::create(&temp).await?;
@@ -219,16 +304,23 @@ impl Registry {
             size: 0,
         };
         let slot = Arc::new(tokio::sync::Mutex::new(Some(up)));
-        self.uploads
-            .lock()
-            .expect("uploads lock")
-            .insert(id.clone(), slot.clone());
-        Ok((id, slot))
+        self.uploads.lock().expect("uploads lock").insert(
+            id.clone(),
+            Session {
+                slot: slot.clone(),
+                last_used: Instant::now(),
+            },
+        );
+        Ok(Some((id, slot)))
     }
 
-    fn session(&self, name: &str, id: &str) -> Option<Arc<tokio::sync::Mutex<Option<Upload>>>> {
-        let _ = name;
-        self.uploads.lock().expect("uploads lock").get(id).cloned()
+    /// The session `id`, marked as used now. (Its repository is checked
+    /// against `name` under the session's lock by each caller.)
+    fn session(&self, id: &str) -> Option<Slot> {
+        let mut uploads = self.uploads.lock().expect("uploads lock");
+        let s = uploads.get_mut(id)?;
+        s.last_used = Instant::now();
+        Some(s.slot.clone())
     }
 
     fn drop_session(&self, id: &str) {
@@ -259,7 +351,10 @@ impl Registry {
             let Some(expected) = Digest::parse(digest) else {
                 return Ok(digest_invalid());
             };
-            let (id, slot) = self.new_session(name).await?;
+            let Some((id, slot)) = self.new_session(name).await? else {
+                // The body is not read: hyper closes the connection.
+                return Ok(too_many_uploads());
+            };
             let mut guard = slot.lock().await;
             let up = guard.as_mut().expect("fresh session");
             let res = append(up, body).await;
@@ -277,7 +372,9 @@ impl Registry {
     }
 
     async fn session_response(&self, name: &str) -> io::Result<Response<Body>> {
-        let (id, _) = self.new_session(name).await?;
+        let Some((id, _)) = self.new_session(name).await? else {
+            return Ok(too_many_uploads());
+        };
         let mut resp = empty(StatusCode::ACCEPTED);
         set(
             &mut resp,
@@ -296,7 +393,7 @@ impl Registry {
         id: &str,
         req: Request<Incoming>,
     ) -> io::Result<Response<Body>> {
-        let Some(slot) = self.session(name, id) else {
+        let Some(slot) = self.session(id) else {
             return Ok(upload_unknown());
         };
         let mut guard = slot.lock().await;
@@ -356,7 +453,7 @@ impl Registry {
         query: &HashMap<String, String>,
         body: Incoming,
     ) -> io::Result<Response<Body>> {
-        let Some(slot) = self.session(name, id) else {
+        let Some(slot) = self.session(id) else {
             return Ok(upload_unknown());
         };
         let mut guard = slot.lock().await;
@@ -408,7 +505,7 @@ impl Registry {
     }
 
     async fn upload_status(&self, name: &str, id: &str) -> Response<Body> {
-        let Some(slot) = self.session(name, id) else {
+        let Some(slot) = self.session(id) else {
             return upload_unknown();
         };
         let guard = slot.lock().await;
@@ -427,7 +524,7 @@ impl Registry {
     }
 
     async fn cancel_upload(&self, name: &str, id: &str) -> Response<Body> {
-        let Some(slot) = self.session(name, id) else {
+        let Some(slot) = self.session(id) else {
             return upload_unknown();
         };
         let mut guard = slot.lock().await;
@@ -967,6 +1064,14 @@ fn blob_unknown() -> Response<Body> {
         StatusCode::NOT_FOUND,
         "BLOB_UNKNOWN",
         "blob unknown to registry",
+    )
+}
+
+fn too_many_uploads() -> Response<Body> {
+    oci_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOOMANYREQUESTS",
+        "too many upload sessions are open; finish or cancel one, or retry later",
     )
 }
 

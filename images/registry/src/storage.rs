@@ -349,12 +349,14 @@ async fn remove_if_exists(p: &Path) -> io::Result<bool> {
 /// Replaces `path` with `data` atomically and durably, creating its
 /// directory first.
 pub async fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().expect("path has a parent");
-    fs::create_dir_all(dir).await?;
+    let dir = path.parent().expect("path has a parent").to_owned();
     let (path, data) = (path.to_owned(), data.to_vec());
-    tokio::task::spawn_blocking(move || atoll_atomic_file::write(&path, &data))
-        .await
-        .map_err(io::Error::other)?
+    tokio::task::spawn_blocking(move || {
+        atoll_atomic_file::create_dir_all(&dir)?;
+        atoll_atomic_file::write(&path, &data)
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 async fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -6,7 +6,7 @@ pub mod logs;
 pub mod pki;
 pub mod raw;
 
-use atoll_registry::{serve, PlainAcceptor, Registry};
+use atoll_registry::{serve, PlainAcceptor, Registry, UploadLimits};
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +21,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(root: &Path) -> Server {
-        let registry = Arc::new(Registry::open(root).await.expect("open"));
+        Self::start_with(root, UploadLimits::default()).await
+    }
+
+    pub async fn start_with(root: &Path, limits: UploadLimits) -> Server {
+        let registry = Arc::new(Registry::with_limits(root, limits).await.expect("open"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
