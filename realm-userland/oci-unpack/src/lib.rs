@@ -328,6 +328,27 @@ fn copy_big(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
 }
 
 /// Removes whatever is at `path` (not following a symlink there).
+/// Applies an opaque whiteout to `dir`: removes everything below it that
+/// the current layer did not create, at any depth. A directory the layer
+/// created (or created entries inside) stays, but what lower layers left
+/// in it goes.
+fn remove_lower(dir: &Path, created: &HashSet<PathBuf>) -> io::Result<()> {
+    let read = match fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for child in read {
+        let p = child?.path();
+        if !created.contains(&p) {
+            remove_existing(&p)?;
+        } else if fs::symlink_metadata(&p)?.is_dir() {
+            remove_lower(&p, created)?;
+        }
+    }
+    Ok(())
+}
+
 fn remove_existing(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
@@ -406,14 +427,7 @@ pub fn unpack_layer(
             // Whiteouts.
             if name_str == OPAQUE {
                 let dir = resolve(parent, false, true)?;
-                if let Ok(read) = fs::read_dir(&dir) {
-                    for child in read.flatten() {
-                        let p = child.path();
-                        if !created.contains(&p) {
-                            remove_existing(&p).map_err(io_ctx(format!("{}", p.display())))?;
-                        }
-                    }
-                }
+                remove_lower(&dir, &created).map_err(io_ctx(format!("{}", dir.display())))?;
                 continue;
             }
             if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
@@ -527,6 +541,16 @@ pub fn unpack_layer(
                         kind: "unknown-type",
                     })
                 }
+            }
+            // This layer's entry, and the directories leading to it (made
+            // here or kept from below): an opaque marker later in the
+            // layer must not remove them.
+            let mut up = path.parent();
+            while let Some(dir) = up.filter(|d| *d != root) {
+                if !created.insert(dir.to_owned()) {
+                    break;
+                }
+                up = dir.parent();
             }
             created.insert(path);
         }

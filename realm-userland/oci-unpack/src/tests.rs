@@ -318,6 +318,40 @@ fn whiteouts_and_opaque_directories() {
 }
 
 #[test]
+fn an_opaque_marker_keeps_what_its_own_layer_made_and_nothing_from_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let lower = Tar::new()
+        .dir("etc/")
+        .file("etc/old", b"1")
+        .dir("etc/kept/")
+        .file("etc/kept/old", b"2")
+        .bytes();
+    // The marker comes after this layer's entries; `etc/app/` has no entry
+    // of its own (made implicitly for its file), `etc/kept/` is reused.
+    let upper = Tar::new()
+        .file("etc/app/conf", b"3")
+        .file("etc/kept/new", b"4")
+        .file("etc/.wh..wh..opq", b"")
+        .bytes();
+    let mut layers = Vec::new();
+    for (i, t) in [lower, upper].iter().enumerate() {
+        let p = dir.path().join(format!("l{i}"));
+        fs::write(&p, t).unwrap();
+        layers.push(Layer {
+            path: p,
+            media_type: MEDIA_TAR.into(),
+            diff_id: format!("sha256:{}", hex::encode(Sha256::digest(t))),
+        });
+    }
+    let dest = dir.path().join("rootfs");
+    unpack_image(&layers, &dest, &Limits::default()).unwrap();
+    assert_eq!(
+        listing(&dest),
+        ["etc", "etc/app", "etc/app/conf", "etc/kept", "etc/kept/new"]
+    );
+}
+
+#[test]
 fn diff_id_mismatch_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let t = Tar::new().file("a", b"1").bytes();
