@@ -215,7 +215,7 @@ pub fn install(
     let chain_pem = atoll_signing::cert::to_pem(&fetched.verified.chain)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     disk.write_atomic(disk::VENDOR, chain_pem.as_bytes())?;
-    keys.seal_image(&tree, &disk.path(disk::IMAGE))?;
+    keys.seal_image(&tree, &disk.path(disk::IMAGE), spec.image_limit)?;
     let label =
         serde_json::to_vec_pretty(&meta.label()).map_err(|e| AppError::Internal(e.to_string()))?;
     disk.write_atomic(disk::LABEL, &label)?;

@@ -85,35 +85,51 @@ impl AppKeys {
         })
     }
 
-    /// Seals the directory `tree` as the image partition at `path`.
-    pub fn seal_image(&self, tree: &Path, path: &Path) -> Result<(), AppError> {
-        atoll_sealed_store::seal_dir(tree, path, &self.image, IMAGE_LABEL)
-            .map_err(|e| AppError::Storage(e.to_string()))
+    /// Seals the directory `tree` as the image partition at `path`, if it
+    /// fits the partition's `limit` (tar stream bytes, as unsealing counts).
+    pub fn seal_image(&self, tree: &Path, path: &Path, limit: u64) -> Result<(), AppError> {
+        seal(tree, path, &self.image, IMAGE_LABEL, limit)
     }
 
     /// Unseals the image partition at `path` into `dest` (created).
     pub fn unseal_image(&self, path: &Path, dest: &Path, limit: u64) -> Result<(), AppError> {
-        let limits = atoll_oci_unpack::Limits {
-            max_total_bytes: limit,
-            ..Default::default()
-        };
-        atoll_sealed_store::unseal_dir(path, &self.image, IMAGE_LABEL, dest, &limits)
+        atoll_sealed_store::unseal_dir(path, &self.image, IMAGE_LABEL, dest, &limits(limit))
             .map_err(|e| AppError::Storage(e.to_string()))
     }
 
-    /// Seals the directory `tree` as the data partition at `path`.
-    pub fn seal_data(&self, tree: &Path, path: &Path) -> Result<(), AppError> {
-        atoll_sealed_store::seal_dir(tree, path, &self.data, DATA_LABEL)
-            .map_err(|e| AppError::Storage(e.to_string()))
+    /// Seals the directory `tree` as the data partition at `path`, if it
+    /// fits the partition's `limit`.
+    pub fn seal_data(&self, tree: &Path, path: &Path, limit: u64) -> Result<(), AppError> {
+        seal(tree, path, &self.data, DATA_LABEL, limit)
     }
 
     /// Unseals the data partition at `path` into `dest` (created).
     pub fn unseal_data(&self, path: &Path, dest: &Path, limit: u64) -> Result<(), AppError> {
-        let limits = atoll_oci_unpack::Limits {
-            max_total_bytes: limit,
-            ..Default::default()
-        };
-        atoll_sealed_store::unseal_dir(path, &self.data, DATA_LABEL, dest, &limits)
+        atoll_sealed_store::unseal_dir(path, &self.data, DATA_LABEL, dest, &limits(limit))
             .map_err(|e| AppError::Storage(e.to_string()))
     }
+}
+
+/// The same limits for sealing and unsealing a partition, so that whatever
+/// was sealed can be unsealed.
+fn limits(partition_bytes: u64) -> atoll_oci_unpack::Limits {
+    atoll_oci_unpack::Limits {
+        max_total_bytes: partition_bytes,
+        ..Default::default()
+    }
+}
+
+fn seal(
+    tree: &Path,
+    path: &Path,
+    key: &PartitionKey,
+    label: &str,
+    limit: u64,
+) -> Result<(), AppError> {
+    atoll_sealed_store::seal_dir(tree, path, key, label, &limits(limit)).map_err(|e| match e {
+        atoll_sealed_store::SealError::Unpack(u) => AppError::Storage(format!(
+            "the {label} partition would not fit its limits (it could not be unsealed again): {u}"
+        )),
+        e => AppError::Storage(e.to_string()),
+    })
 }

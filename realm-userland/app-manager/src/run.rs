@@ -144,24 +144,6 @@ fn volume_rel(v: &str) -> Result<PathBuf, AppError> {
     Ok(rel)
 }
 
-/// Bytes under `dir` (regular files), not following symlinks.
-fn tree_bytes(dir: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(entry.path());
-            } else if ft.is_file() {
-                total += entry.metadata()?.len();
-            }
-        }
-    }
-    Ok(total)
-}
-
 fn finds_program(
     rootfs: &Path,
     argv0: &str,
@@ -424,13 +406,9 @@ fn seal_volumes(
         std::fs::rename(&src, &dst)
             .map_err(|e| AppError::Storage(format!("{}: {e}", src.display())))?;
     }
-    let bytes = tree_bytes(&out).map_err(|e| AppError::Storage(e.to_string()))?;
-    if bytes > data_limit {
-        return Err(AppError::Storage(format!(
-            "the application's data is {bytes} bytes, above its data partition's {data_limit}"
-        )));
-    }
-    keys.seal_data(&out, data_path)
+    // Sealing counts the partition as unsealing will (tar stream bytes,
+    // entries, file sizes) and refuses what would not unseal again.
+    keys.seal_data(&out, data_path, data_limit)
 }
 
 #[cfg(test)]

@@ -26,11 +26,11 @@
 //!   destination only when every layer succeeded.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -646,12 +646,29 @@ pub fn unpack_tar(
 }
 
 /// Writes the tree under `root` as a tar stream: regular files,
-/// directories and symbolic links with their modes, sorted; anything else
-/// is refused.
-pub fn pack_dir(root: &Path, writer: impl Write) -> Result<(), UnpackError> {
-    let mut builder = tar::Builder::new(writer);
+/// directories and symbolic links with their modes, sorted, a file with
+/// several names once (its other names as hard links); anything else is
+/// refused. `limits` are checked as [`unpack_tar`] checks them (entries,
+/// path length, file size, stream bytes), so what packs within limits
+/// unpacks within the same limits. Returns the stream's length.
+pub fn pack_dir(root: &Path, writer: impl Write, limits: &Limits) -> Result<u64, UnpackError> {
+    let cap = limits.max_total_bytes;
+    let mut builder = tar::Builder::new(Counted {
+        inner: writer,
+        bytes: 0,
+        cap,
+    });
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Complete);
+    let map_io = |context: String| {
+        move |e: io::Error| {
+            if is_too_large(&e) {
+                UnpackError::TooLarge(cap)
+            } else {
+                UnpackError::Io { context, source: e }
+            }
+        }
+    };
     let mut stack = vec![PathBuf::new()];
     let mut all = Vec::new();
     while let Some(rel) = stack.pop() {
@@ -676,19 +693,78 @@ pub fn pack_dir(root: &Path, writer: impl Write) -> Result<(), UnpackError> {
                 });
             }
             all.push(rel);
+            if all.len() as u64 > limits.max_entries {
+                return Err(UnpackError::TooManyEntries(limits.max_entries));
+            }
         }
     }
     all.sort();
+    // Files with several names are packed once; later names become hard
+    // link entries to the first, as they were unpacked.
+    let mut first_name: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for rel in all {
+        let shown = rel.to_string_lossy().into_owned();
+        if rel.as_os_str().len() > limits.max_path_len {
+            return Err(UnpackError::PathTooLong(shown, limits.max_path_len));
+        }
+        let path = root.join(&rel);
+        let meta = fs::symlink_metadata(&path).map_err(io_ctx(shown.clone()))?;
+        if meta.is_file() {
+            if meta.len() > limits.max_file_bytes {
+                return Err(UnpackError::FileTooLarge(shown, limits.max_file_bytes));
+            }
+            if meta.nlink() > 1 {
+                match first_name.entry((meta.dev(), meta.ino())) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let mut header = tar::Header::new_gnu();
+                        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                        header.set_entry_type(tar::EntryType::Link);
+                        header.set_size(0);
+                        builder
+                            .append_link(&mut header, &rel, first.get())
+                            .map_err(map_io(format!("packing {shown}")))?;
+                        continue;
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(rel.clone());
+                    }
+                }
+            }
+        }
         builder
-            .append_path_with_name(root.join(&rel), &rel)
-            .map_err(io_ctx(format!("packing {}", rel.display())))?;
+            .append_path_with_name(&path, &rel)
+            .map_err(map_io(format!("packing {shown}")))?;
     }
-    builder
+    let mut counted = builder
         .into_inner()
-        .and_then(|mut w| w.flush())
+        .map_err(map_io("finishing the tar stream".into()))?;
+    counted
+        .flush()
         .map_err(io_ctx("finishing the tar stream"))?;
-    Ok(())
+    Ok(counted.bytes)
+}
+
+/// Counts what goes through, failing once the cap is crossed (the same
+/// count [`Metered`] keeps when the stream is unpacked again).
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+    cap: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes + buf.len() as u64 > self.cap {
+            return Err(io::Error::other(TooLargeMarker));
+        }
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

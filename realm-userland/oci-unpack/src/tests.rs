@@ -377,7 +377,7 @@ fn pack_and_unpack_round_trip() {
     fs::set_permissions(src.path().join("d/e/f"), fs::Permissions::from_mode(0o751)).unwrap();
     std::os::unix::fs::symlink("e/f", src.path().join("d/l")).unwrap();
     let mut tar = Vec::new();
-    pack_dir(src.path(), &mut tar).unwrap();
+    pack_dir(src.path(), &mut tar, &Limits::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("copy");
     unpack_tar(&tar[..], &dest, &Limits::default()).unwrap();
@@ -388,6 +388,67 @@ fn pack_and_unpack_round_trip() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o751);
+}
+
+#[test]
+fn hard_links_are_packed_once_and_unpack_as_links() {
+    use std::os::unix::fs::MetadataExt;
+    let src = tempfile::tempdir().unwrap();
+    let big = vec![7u8; 1 << 20];
+    fs::write(src.path().join("a"), &big).unwrap();
+    for i in 0..20 {
+        fs::hard_link(src.path().join("a"), src.path().join(format!("b{i:02}"))).unwrap();
+    }
+    let mut tar = Vec::new();
+    let bytes = pack_dir(src.path(), &mut tar, &Limits::default()).unwrap();
+    assert_eq!(bytes, tar.len() as u64);
+    // One copy of the data plus headers, not 21.
+    assert!(tar.len() < (1 << 20) + 64 * 1024, "{} bytes", tar.len());
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("copy");
+    unpack_tar(&tar[..], &dest, &Limits::default()).unwrap();
+    let ino = fs::metadata(dest.join("a")).unwrap().ino();
+    assert_eq!(fs::metadata(dest.join("b19")).unwrap().ino(), ino);
+    assert_eq!(fs::read(dest.join("b07")).unwrap(), big);
+}
+
+#[test]
+fn pack_limits_are_the_unpack_limits() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("f"), vec![1u8; 100_000]).unwrap();
+    let mut tar = Vec::new();
+    let exact = pack_dir(src.path(), &mut tar, &Limits::default()).unwrap();
+    // A stream of exactly the cap packs and unpacks under that cap ...
+    let at_cap = Limits {
+        max_total_bytes: exact,
+        ..Default::default()
+    };
+    let mut again = Vec::new();
+    assert_eq!(pack_dir(src.path(), &mut again, &at_cap).unwrap(), exact);
+    let out = tempfile::tempdir().unwrap();
+    unpack_tar(&again[..], &out.path().join("ok"), &at_cap).unwrap();
+    // ... one byte less is refused by both, whatever the file bytes say.
+    let below = Limits {
+        max_total_bytes: exact - 1,
+        ..Default::default()
+    };
+    let err = pack_dir(src.path(), &mut Vec::new(), &below).unwrap_err();
+    assert!(matches!(err, UnpackError::TooLarge(_)), "{err}");
+    let err = unpack_tar(&again[..], &out.path().join("no"), &below).unwrap_err();
+    assert!(matches!(err, UnpackError::TooLarge(_)), "{err}");
+    // Entries and file sizes too.
+    let few = Limits {
+        max_entries: 0,
+        ..Default::default()
+    };
+    let err = pack_dir(src.path(), &mut Vec::new(), &few).unwrap_err();
+    assert!(matches!(err, UnpackError::TooManyEntries(0)), "{err}");
+    let small_files = Limits {
+        max_file_bytes: 99_999,
+        ..Default::default()
+    };
+    let err = pack_dir(src.path(), &mut Vec::new(), &small_files).unwrap_err();
+    assert!(matches!(err, UnpackError::FileTooLarge(..)), "{err}");
 }
 
 proptest::proptest! {

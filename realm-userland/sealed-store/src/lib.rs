@@ -191,10 +191,18 @@ impl std::fmt::Debug for AppKey {
 }
 
 /// Seals the directory tree `src` into the partition file `path`
-/// (replacing it atomically).
-pub fn seal_dir(src: &Path, path: &Path, key: &PartitionKey, label: &str) -> Result<(), SealError> {
+/// (replacing it atomically), within `limits` as [`unseal_dir`] will apply
+/// them: a tree that would not unseal again is refused and `path` keeps
+/// its old content.
+pub fn seal_dir(
+    src: &Path,
+    path: &Path,
+    key: &PartitionKey,
+    label: &str,
+    limits: &atoll_oci_unpack::Limits,
+) -> Result<(), SealError> {
     let mut writer = SealedWriter::create(path, key, label)?;
-    atoll_oci_unpack::pack_dir(src, &mut writer).map_err(|e| match e {
+    atoll_oci_unpack::pack_dir(src, &mut writer, limits).map_err(|e| match e {
         atoll_oci_unpack::UnpackError::Io { context, source } => {
             SealError::from_io(source, &context)
         }

@@ -149,7 +149,7 @@ fn directory_trees_round_trip() {
     std::fs::write(src.join("data/sub/file"), pattern(200_000)).unwrap();
     std::os::unix::fs::symlink("sub/file", src.join("data/link")).unwrap();
     let part = dir.path().join("data.sealed");
-    seal_dir(&src, &part, &key(7), "data").unwrap();
+    seal_dir(&src, &part, &key(7), "data", &Default::default()).unwrap();
     let dest = dir.path().join("out");
     unseal_dir(&part, &key(7), "data", &dest, &Default::default()).unwrap();
     assert_eq!(
