@@ -127,15 +127,19 @@ pub fn vendor_identity(
     })
 }
 
-/// Installs (or updates) `spec` onto its disk. `other_disks` are the disks
-/// of the realm's other applications: a realm holds one vendor's
-/// applications only.
+/// Installs (or updates) `spec` onto its disk. A realm holds one vendor's
+/// applications only: `pinned` is the vendor this realm has installed or
+/// started since it booted (kept in realm memory, out of the host's
+/// reach), `other_disks` the disks of the realm's other applications
+/// (which the host could hide, so they only give an early, clear error).
+/// Returns what was installed and its vendor.
 pub fn install(
     realm: Arc<dyn Realm>,
     spec: &AppSpec,
     work_dir: &Path,
     other_disks: &[PathBuf],
-) -> Result<InstalledApp, AppError> {
+    pinned: Option<&keys::Vendor>,
+) -> Result<(InstalledApp, keys::Vendor), AppError> {
     let disk = Disk::new(Path::new(&spec.disk));
     disk.check()?;
     let bundle = realm.trust_bundle()?;
@@ -157,9 +161,15 @@ pub fn install(
     // application of the realm.
     let root = &bundle.vendor_roots[fetched.verified.root_index];
     let vendor = vendor_identity(&fetched.verified.chain, root)?;
+    if let Some(pin) = pinned.filter(|p| !p.same_key(&vendor)) {
+        return Err(AppError::Verify(format!(
+            "this realm runs applications of vendor {}; it will not install one signed by {}",
+            pin.subject, vendor.subject
+        )));
+    }
     let previous_vendor = keys::stored_vendor(&disk, &bundle)?;
     if let Some(prev) = &previous_vendor {
-        if prev.spki != vendor.spki || prev.root_spki != vendor.root_spki {
+        if !prev.same_key(&vendor) {
             return Err(AppError::Verify(format!(
                 "{} is installed from vendor {}; an image signed by {} cannot replace it \
                  (it could not open the application's data)",
@@ -169,7 +179,7 @@ pub fn install(
     }
     for other in other_disks {
         if let Some(other_vendor) = keys::stored_vendor(&Disk::new(other), &bundle)? {
-            if other_vendor.spki != vendor.spki || other_vendor.root_spki != vendor.root_spki {
+            if !other_vendor.same_key(&vendor) {
                 return Err(AppError::Verify(format!(
                     "this realm holds applications of vendor {}; it will not install one signed by {}",
                     other_vendor.subject, vendor.subject
@@ -228,7 +238,7 @@ pub fn install(
         unpack_time,
         started.elapsed() - fetch_time - unpack_time
     );
-    Ok(meta.label().into())
+    Ok((meta.label().into(), vendor))
 }
 
 /// Everything fetched and verified, not yet unpacked.

@@ -38,8 +38,23 @@ pub struct Vendor {
     pub subject: String,
 }
 
+impl Vendor {
+    /// Whether `other` is the same vendor as far as keys go: the same
+    /// vendor key certified by the same root key.
+    pub fn same_key(&self, other: &Vendor) -> bool {
+        self.spki == other.spki && self.root_spki == other.root_spki
+    }
+}
+
 /// The vendor recorded on a disk, with its chain re-verified against the
 /// realm's trust bundle (`None`: nothing installed).
+///
+/// The chain is checked as of the latest `notBefore` in it (signatures,
+/// CA constraints, the anchor), not against today's date: it was checked
+/// against the date when it was installed, and it now only names the
+/// vendor whose keys seal the disk. An installed application keeps running
+/// after its vendor certificate expires, and a renewed certificate for the
+/// same key can replace it.
 pub fn stored_vendor(disk: &Disk, bundle: &TrustBundle) -> Result<Option<Vendor>, AppError> {
     let path = disk.path(VENDOR);
     let pem = match std::fs::read_to_string(&path) {
@@ -49,14 +64,18 @@ pub fn stored_vendor(disk: &Disk, bundle: &TrustBundle) -> Result<Option<Vendor>
     };
     let chain = Certificate::load_pem_chain(pem.as_bytes())
         .map_err(|e| AppError::Storage(format!("{}: {e}", path.display())))?;
-    let root_index =
-        atoll_signing::cert::verify_chain(&chain, &bundle.vendor_roots, SystemTime::now())
-            .map_err(|e| {
-                AppError::Verify(format!(
-                    "the vendor chain on the disk ({}) is not trusted by this realm: {e}",
-                    path.display()
-                ))
-            })?;
+    let as_of = chain
+        .iter()
+        .map(|c| c.tbs_certificate.validity.not_before.to_system_time())
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let root_index = atoll_signing::cert::verify_chain(&chain, &bundle.vendor_roots, as_of)
+        .map_err(|e| {
+            AppError::Verify(format!(
+                "the vendor chain on the disk ({}) is not trusted by this realm: {e}",
+                path.display()
+            ))
+        })?;
     crate::install::vendor_identity(&chain, &bundle.vendor_roots[root_index]).map(Some)
 }
 
@@ -132,4 +151,90 @@ fn seal(
         )),
         e => AppError::Storage(e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atoll_signing::cert::{create_root, issue_vendor, to_pem, ValidityPeriod};
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn bundle_and_disk(
+        vendor_validity: ValidityPeriod,
+    ) -> (TrustBundle, tempfile::TempDir, Vec<u8>) {
+        let now = SystemTime::now();
+        let ca_key = atoll_signing::keys::generate();
+        let root = create_root(
+            &ca_key,
+            "acme root",
+            ValidityPeriod {
+                not_before: now - 365 * DAY,
+                not_after: now + 3650 * DAY,
+            },
+        )
+        .unwrap();
+        let vendor_key = atoll_signing::keys::generate();
+        let cert = issue_vendor(
+            &ca_key,
+            &root,
+            vendor_key.verifying_key(),
+            "acme",
+            vendor_validity,
+        )
+        .unwrap();
+        let disk = tempfile::tempdir().unwrap();
+        std::fs::write(
+            disk.path().join(VENDOR),
+            to_pem(std::slice::from_ref(&cert)).unwrap(),
+        )
+        .unwrap();
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        let bundle = TrustBundle {
+            vendor_roots: vec![root],
+            registry_roots: Vec::new(),
+        };
+        (bundle, disk, spki)
+    }
+
+    use x509_cert::der::Encode;
+
+    #[test]
+    fn an_expired_vendor_certificate_still_names_the_installed_vendor() {
+        let now = SystemTime::now();
+        let (bundle, disk, spki) = bundle_and_disk(ValidityPeriod {
+            not_before: now - 30 * DAY,
+            not_after: now - DAY,
+        });
+        let vendor = stored_vendor(&Disk::new(disk.path()), &bundle)
+            .unwrap()
+            .unwrap();
+        assert_eq!(vendor.spki, spki);
+    }
+
+    #[test]
+    fn a_stored_chain_from_an_untrusted_root_is_refused() {
+        let now = SystemTime::now();
+        let validity = ValidityPeriod {
+            not_before: now - DAY,
+            not_after: now + DAY,
+        };
+        let (_, disk, _) = bundle_and_disk(validity);
+        let (other_bundle, _, _) = bundle_and_disk(validity);
+        let err = stored_vendor(&Disk::new(disk.path()), &other_bundle).unwrap_err();
+        assert!(
+            err.to_string().contains("not trusted by this realm"),
+            "{err}"
+        );
+        // Nothing installed is not an error.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(stored_vendor(&Disk::new(empty.path()), &other_bundle)
+            .unwrap()
+            .is_none());
+    }
 }

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use crate::disk::Disk;
 use crate::error::AppError;
+use crate::keys::Vendor;
 use crate::realm::Realm;
 use crate::run::RunningApp;
 
@@ -33,9 +34,15 @@ pub struct Manager {
     realm: Arc<dyn Realm>,
     work_dir: PathBuf,
     apps: Mutex<BTreeMap<String, App>>,
-    /// Installs and key derivations of different applications may not
-    /// interleave their vendor checks.
+    /// Installs and starts of different applications may not interleave
+    /// their vendor checks.
     install_lock: Mutex<()>,
+    /// The one vendor this realm serves: set by the first install or start
+    /// since the realm booted, and never changed until it reboots. It
+    /// lives in realm memory, so unlike the disks' vendor files the host
+    /// cannot hide or swap it, and two vendors' applications never run
+    /// side by side in one realm.
+    vendor: Mutex<Option<Vendor>>,
 }
 
 /// Checks an application name: it names a directory and is part of a key
@@ -73,6 +80,7 @@ impl Manager {
             work_dir: work_dir.to_owned(),
             apps: Mutex::new(BTreeMap::new()),
             install_lock: Mutex::new(()),
+            vendor: Mutex::new(None),
         })
     }
 
@@ -205,6 +213,36 @@ impl Manager {
             .collect()
     }
 
+    fn pinned_vendor(&self) -> Option<Vendor> {
+        self.vendor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn pin_vendor(&self, vendor: &Vendor) {
+        let mut pin = self.vendor.lock().unwrap_or_else(|e| e.into_inner());
+        if pin.is_none() {
+            info!("this realm now serves vendor {}", vendor.subject);
+            *pin = Some(vendor.clone());
+        }
+    }
+
+    /// Installs `spec` under the vendor checks; the caller holds
+    /// `install_lock`.
+    fn install_pinned(&self, name: &str, spec: &AppSpec) -> Result<InstalledApp, AppError> {
+        let pinned = self.pinned_vendor();
+        let (installed, vendor) = crate::install::install(
+            self.realm.clone(),
+            spec,
+            &self.work_dir,
+            &self.other_disks(name),
+            pinned.as_ref(),
+        )?;
+        self.pin_vendor(&vendor);
+        Ok(installed)
+    }
+
     fn install(&self, name: &str) -> Result<(), AppError> {
         let (spec, busy) = self.app_parts(name)?;
         let _busy = busy.lock().unwrap_or_else(|e| e.into_inner());
@@ -214,12 +252,7 @@ impl Manager {
             "{name}: installing {}:{} from {}",
             spec.repository, spec.version, spec.registry
         );
-        match crate::install::install(
-            self.realm.clone(),
-            &spec,
-            &self.work_dir,
-            &self.other_disks(name),
-        ) {
+        match self.install_pinned(name, &spec) {
             Ok(installed) => {
                 info!(
                     "{name}: installed {} ({}) signed by {}",
@@ -253,12 +286,7 @@ impl Manager {
         if installed.is_none() {
             let _install = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
             info!("{name}: nothing installed yet; installing first");
-            match crate::install::install(
-                self.realm.clone(),
-                &spec,
-                &self.work_dir,
-                &self.other_disks(name),
-            ) {
+            match self.install_pinned(name, &spec) {
                 Ok(i) => self.set_state(name, AppState::Installed, Some(Some(i))),
                 Err(e) => {
                     self.set_state(
@@ -276,8 +304,11 @@ impl Manager {
     }
 
     fn start_locked(&self, name: &str, spec: &AppSpec) -> Result<(), AppError> {
-        match crate::run::start(self.realm.as_ref(), spec, &self.work_dir) {
+        let _vendor_checks = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let pinned = self.pinned_vendor();
+        match crate::run::start(self.realm.as_ref(), spec, &self.work_dir, pinned.as_ref()) {
             Ok(running) => {
+                self.pin_vendor(running.vendor());
                 let pid = running.pid();
                 let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(app) = apps.get_mut(name) {

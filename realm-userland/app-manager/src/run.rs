@@ -47,6 +47,7 @@ struct Shared {
 pub struct RunningApp {
     pid: u32,
     installed: InstalledApp,
+    vendor: crate::keys::Vendor,
     shared: Arc<Shared>,
     waiter: Option<JoinHandle<()>>,
 }
@@ -60,6 +61,11 @@ impl RunningApp {
     /// What runs.
     pub fn installed(&self) -> &InstalledApp {
         &self.installed
+    }
+
+    /// Its vendor, as its keys are bound to it.
+    pub fn vendor(&self) -> &crate::keys::Vendor {
+        &self.vendor
     }
 
     /// The outcome, once the run has ended and its data is sealed.
@@ -188,8 +194,14 @@ fn forward(name: String, stream: impl Read + Send + 'static) {
     });
 }
 
-/// Unseals and starts `spec`'s installed copy.
-pub fn start(realm: &dyn Realm, spec: &AppSpec, work_dir: &Path) -> Result<RunningApp, AppError> {
+/// Unseals and starts `spec`'s installed copy, unless its vendor is not
+/// `pinned`, the vendor this realm already serves.
+pub fn start(
+    realm: &dyn Realm,
+    spec: &AppSpec,
+    work_dir: &Path,
+    pinned: Option<&crate::keys::Vendor>,
+) -> Result<RunningApp, AppError> {
     let disk = Disk::new(Path::new(&spec.disk));
     disk.check()?;
     let label = disk
@@ -202,6 +214,12 @@ pub fn start(realm: &dyn Realm, spec: &AppSpec, work_dir: &Path) -> Result<Runni
             spec.name
         ))
     })?;
+    if let Some(pin) = pinned.filter(|p| !p.same_key(&vendor)) {
+        return Err(AppError::Verify(format!(
+            "this realm runs applications of vendor {}; {} is from {}",
+            pin.subject, spec.name, vendor.subject
+        )));
+    }
     let keys = AppKeys::derive(realm, &vendor, &spec.name)?;
 
     let run_dir = work_dir.join("run").join(&spec.name);
@@ -239,10 +257,16 @@ fn prepare_and_spawn(
     )
     .map_err(|e| AppError::Storage(format!("meta.json: {e}")))?;
     if &meta.label() != label {
-        return Err(AppError::Storage(format!(
-            "the disk's label ({} {}) does not match its sealed image ({} {})",
-            label.version, label.manifest_digest, meta.version, meta.manifest_digest
-        )));
+        // The sealed image is authenticated, the label is not: an update
+        // interrupted between sealing the new image and writing its label
+        // leaves the old label. Trust the image and repair the label.
+        warn!(
+            "{}: the disk's label ({} {}) does not match its sealed image ({} {}); rewriting the label",
+            spec.name, label.version, label.manifest_digest, meta.version, meta.manifest_digest
+        );
+        let fixed = serde_json::to_vec_pretty(&meta.label())
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        disk.write_atomic(crate::disk::LABEL, &fixed)?;
     }
     let rootfs = tree.join("rootfs");
     let config: ImageConfiguration = serde_json::from_value(meta.config.clone())
@@ -373,6 +397,7 @@ fn prepare_and_spawn(
     Ok(RunningApp {
         pid,
         installed: meta.label().into(),
+        vendor: vendor.clone(),
         shared,
         waiter: Some(waiter),
     })

@@ -87,6 +87,8 @@ fn deploy_run_restart_without_registry_and_update() {
     drop(manager2);
 
     // Update to 1.1 from the same vendor: the data is kept.
+    let label_path = Path::new(&spec.disk).join("label.json");
+    let label_v1 = std::fs::read(&label_path).unwrap();
     bed.registry = RegistryProcess::start(&bed.registry.config.clone());
     let v2 = bed.publish_counter("1.1", &bed.acme);
     let spec2 = AppSpec {
@@ -101,8 +103,15 @@ fn deploy_run_restart_without_registry_and_update() {
         AgentResponse::Done
     );
     assert_eq!(bed.status("counter").installed.unwrap().manifest_digest, v2);
+    // A crash between sealing 1.1 and writing its label would leave 1.0's
+    // label: the sealed image is what counts, and the label is repaired.
+    std::fs::write(&label_path, &label_v1).unwrap();
     assert_eq!(bed.run_to_exit("counter"), 0);
     assert_eq!(bed.runs(&spec2), 3);
+    assert_eq!(bed.status("counter").installed.unwrap().manifest_digest, v2);
+    let label: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&label_path).unwrap()).unwrap();
+    assert_eq!(label["manifest_digest"], v2.as_str());
 
     // An attestation token for the warden's challenge.
     let token = match bed.call(AgentRequest::AttestationToken {
@@ -464,7 +473,19 @@ fn another_vendor_cannot_install_or_open_the_data() {
         name: "other".into(),
     }));
     assert_eq!(k, AgentErrorKind::Verify, "{msg}");
-    assert!(msg.contains("holds applications of vendor"), "{msg}");
+    assert!(msg.contains("applications of vendor CN=acme"), "{msg}");
+    assert!(disk_files(&other).is_empty());
+    // Nor when the host leaves acme's application out of the list (so no
+    // disk shows acme): the realm remembers whom it serves.
+    bed.provision(vec![other.clone()]);
+    let (k, msg) = error_kind(bed.call(AgentRequest::InstallApp {
+        name: "other".into(),
+    }));
+    assert_eq!(k, AgentErrorKind::Verify, "{msg}");
+    assert!(
+        msg.contains("this realm runs applications of vendor CN=acme"),
+        "{msg}"
+    );
     assert!(disk_files(&other).is_empty());
     // Nor can globex's update replace acme's application...
     let same_name = AppSpec {
