@@ -232,7 +232,11 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
+        // An error body is for a message: a registry cannot make the
+        // client buffer more than 64 KiB of it.
+        let body = read_capped(resp, 64 * 1024, context)
+            .await
+            .unwrap_or_default();
         let (code, message) = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["errors"].get(0).cloned())

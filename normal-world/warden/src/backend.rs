@@ -77,25 +77,80 @@ impl Binaries {
     }
 }
 
-/// The last `n` lines of a file.
+/// At most the last `max` bytes of a file (a console log grows without
+/// bound; only its end is ever shown).
+pub fn read_end(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    f.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// The last `n` lines of a file (from its last 64 KiB).
 pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bytes = read_end(path, 64 * 1024).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// This boot of the host, so that process ids recorded before a reboot are
+/// never taken for live ones.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`
+/// field 22): with the boot id, it tells a process from a later one that
+/// reused its pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count
+    // fields from after its closing parenthesis (field 3 onwards).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// One line of the `pids` file: `<boot id> <pid> <start time>`.
+fn pid_line(pid: u32) -> Option<String> {
+    Some(format!("{} {pid} {}", boot_id()?, start_time(pid)?))
+}
+
 /// Process groups of a previous run (`pids` file), stopped before a new
-/// start so stale processes cannot hold the sockets.
+/// start so stale processes cannot hold the sockets. A group is killed only
+/// when its leader is provably the process recorded: same host boot, same
+/// pid, same start time; anything else (a reboot, a reused pid, an old or
+/// damaged file) is left alone.
 pub fn kill_stale(run_dir: &Path) {
     let Ok(text) = std::fs::read_to_string(run_dir.join("pids")) else {
         return;
     };
-    for pid in text
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        let group = Pid::from_raw(pid);
-        if killpg(group, Signal::SIGKILL).is_ok() {
+    let boot = boot_id();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(&recorded_boot), Some(pid), Some(started)) = (
+            fields.first(),
+            fields.get(1).and_then(|p| p.parse::<u32>().ok()),
+            fields.get(2).and_then(|t| t.parse::<u64>().ok()),
+        ) else {
+            tracing::warn!("ignoring a malformed line in the pids file: {line:?}");
+            continue;
+        };
+        let same =
+            pid > 1 && boot.as_deref() == Some(recorded_boot) && start_time(pid) == Some(started);
+        if !same {
+            continue;
+        }
+        let Ok(raw) = i32::try_from(pid) else {
+            continue;
+        };
+        if killpg(Pid::from_raw(raw), Signal::SIGKILL).is_ok() {
             tracing::warn!("stopped stale process group {pid} from a previous warden");
         }
     }
@@ -178,12 +233,15 @@ impl RunningRealm {
     }
 
     fn record_pids(&self) {
-        let pids: Vec<String> = self
+        let lines: Vec<String> = self
             .children
             .iter()
-            .map(|(_, c)| c.id().to_string())
+            .filter_map(|(_, c)| pid_line(c.id()))
             .collect();
-        let _ = std::fs::write(self.files.run().join("pids"), pids.join(" "));
+        let _ = atoll_atomic_file::write(
+            &self.files.run().join("pids"),
+            (lines.join("\n") + "\n").as_bytes(),
+        );
     }
 
     fn wait_socket(&mut self, which: usize, socket: &Path) -> Result<()> {
@@ -347,4 +405,56 @@ pub fn agent_call(socket: &Path, req: &AgentRequest) -> Result<AgentResponse> {
     frame.resize(AGENT_HEADER_LEN + len, 0);
     s.read_exact(&mut frame[AGENT_HEADER_LEN..])?;
     decode_response(&frame).map_err(|e| anyhow!("agent answer: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    fn sleeper() -> Child {
+        Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .expect("sleep")
+    }
+
+    #[test]
+    fn stale_groups_are_killed_only_when_provably_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ours = sleeper();
+        let mut bystander = sleeper();
+        let ours_line = pid_line(ours.id()).expect("boot id and start time");
+        let real = pid_line(bystander.id()).unwrap();
+        let fields: Vec<&str> = real.split_whitespace().collect();
+        // The bystander under another boot, and with another start time
+        // (its pid reused); then garbage and init.
+        let other_boot = format!("not-this-boot {} {}", fields[1], fields[2]);
+        let started: u64 = fields[2].parse().unwrap();
+        let other_start = format!("{} {} {}", fields[0], fields[1], started + 1);
+        let init = format!("{} 1 0", fields[0]);
+        std::fs::write(
+            dir.path().join("pids"),
+            format!("{ours_line}\n{other_boot}\n{other_start}\n{init}\n12 34\nxyz\n"),
+        )
+        .unwrap();
+        kill_stale(dir.path());
+        assert_eq!(ours.wait().unwrap().signal(), Some(9));
+        assert!(bystander.try_wait().unwrap().is_none(), "bystander killed");
+        assert!(!dir.path().join("pids").exists());
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+    }
+
+    #[test]
+    fn read_end_keeps_the_last_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("console.log");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_end(&p, 4).unwrap(), b"6789");
+        assert_eq!(read_end(&p, 100).unwrap(), b"0123456789");
+        std::fs::write(&p, b"a\nb\nc\nd\n").unwrap();
+        assert_eq!(tail(&p, 2), "c\nd");
+    }
 }

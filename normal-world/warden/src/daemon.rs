@@ -28,6 +28,11 @@ pub struct Warden {
     bins: Binaries,
     state: Mutex<State>,
     running: Mutex<BTreeMap<String, Slot>>,
+    /// Held for the whole of every command that changes something (and for
+    /// the restore at startup): checks and the changes they guard never
+    /// interleave with another command's. Reads (list, inspect, token,
+    /// console) do not take it. A realm boot holds it for its seconds.
+    changes: Mutex<()>,
 }
 
 /// Application names: part of key derivations and directory names.
@@ -102,14 +107,15 @@ fn random_id() -> Result<String> {
 impl Warden {
     /// Opens the state in `dir` (refusing a corrupt one).
     pub fn open(dir: &Path, bins: Binaries) -> Result<Self> {
-        std::fs::create_dir_all(dir.join("realms"))?;
-        std::fs::create_dir_all(dir.join("hes"))?;
+        atoll_atomic_file::create_dir_all(&dir.join("realms"))?;
+        atoll_atomic_file::create_dir_all(&dir.join("hes"))?;
         let state = State::load(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             bins,
             state: Mutex::new(state),
             running: Mutex::new(BTreeMap::new()),
+            changes: Mutex::new(()),
         })
     }
 
@@ -136,14 +142,15 @@ impl Warden {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let rec = state
             .realms
-            .get_mut(id)
+            .get(id)
             .ok_or_else(|| anyhow!("no realm {id}"))?;
         let mut copy = rec.clone();
         f(&mut copy)?;
-        *rec = copy.clone();
-        if let Err(e) = state.save(&self.dir) {
-            return Err(anyhow!(e));
-        }
+        // Saved first, adopted after: a failed save changes nothing.
+        let mut next = state.clone();
+        next.realms.insert(id.to_string(), copy.clone());
+        next.save(&self.dir)?;
+        *state = next;
         Ok(copy)
     }
 
@@ -174,6 +181,13 @@ impl Warden {
 
     /// Answers one request.
     pub fn handle(&self, req: Request) -> Response {
+        let _changes = match req {
+            Request::ListRealms
+            | Request::InspectRealm { .. }
+            | Request::FetchAttestationToken { .. }
+            | Request::Console { .. } => None,
+            _ => Some(self.changes.lock().unwrap_or_else(|e| e.into_inner())),
+        };
         let r = match req {
             Request::CreateRealm {
                 name,
@@ -261,7 +275,7 @@ impl Warden {
         }
         let files = self.files(&id);
         let made = (|| -> Result<()> {
-            std::fs::create_dir_all(files.dir.join("disks"))?;
+            atoll_atomic_file::create_dir_all(&files.dir.join("disks"))?;
             copy_description(description, &files.dir)?;
             atoll_atomic_file::write(&files.metadata(), &block)?;
             Ok(())
@@ -405,8 +419,10 @@ impl Warden {
             self.stop_realm(&rec.id, false)?;
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.realms.remove(&rec.id);
-        state.save(&self.dir)?;
+        let mut next = state.clone();
+        next.realms.remove(&rec.id);
+        next.save(&self.dir)?;
+        *state = next;
         drop(state);
         self.running
             .lock()
@@ -443,6 +459,12 @@ impl Warden {
             !app.version.is_empty() && !app.repository.is_empty(),
             "version and repository are required"
         );
+        // The OCI limits (tag: 128 characters; a repository name fits
+        // 255 with its registry), which also keep the agent's frames small.
+        ensure!(
+            app.version.len() <= 128 && app.repository.len() <= 255 && app.registry.len() <= 255,
+            "version (at most 128 bytes), repository and registry (at most 255) are too long"
+        );
         ensure!(
             app.image_limit > 0 && app.data_limit > 0,
             "partition sizes must be positive"
@@ -455,16 +477,27 @@ impl Warden {
             app.name
         );
         let disk = self.files(&rec.id).disk(&app.name);
-        std::fs::create_dir_all(&disk)?;
+        atoll_atomic_file::create_dir_all(&disk)?;
         let name = app.name.clone();
-        let rec = self.update(&rec.id, |r| {
+        let id = rec.id.clone();
+        let rec = self.update(&id, |r| {
             r.apps.push(app);
             Ok(())
         })?;
         let specs = self.specs(&rec);
-        self.with_agent(&rec.id, |r| {
+        let provisioned = self.with_agent(&rec.id, |r| {
             agent_ok(r.agent(&AgentRequest::Provision { apps: specs })?)
-        })?;
+        });
+        if let Err(e) = provisioned {
+            // The realm's agent refused the new list: forget the
+            // application again, or no later start could provision it.
+            self.update(&id, |r| {
+                r.apps.retain(|a| a.name != name);
+                Ok(())
+            })?;
+            let _ = std::fs::remove_dir(&disk);
+            return Err(e.context(format!("the realm's agent refused application {name}")));
+        }
         Ok(json!({"realm": rec.id, "application": name, "disk": disk}))
     }
 
@@ -551,11 +584,8 @@ impl Warden {
     fn console(&self, key: &str) -> Result<serde_json::Value> {
         let rec = self.record(key)?;
         let path = self.files(&rec.id).console();
-        let text = match std::fs::read(&path) {
-            Ok(b) => {
-                let start = b.len().saturating_sub(MAX_CONSOLE as usize);
-                String::from_utf8_lossy(&b[start..]).into_owned()
-            }
+        let text = match crate::backend::read_end(&path, MAX_CONSOLE) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e.into()),
         };
@@ -575,6 +605,7 @@ impl Warden {
             .map(|r| r.id.clone())
             .collect();
         for id in ids {
+            let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
             match self.start_realm(&id) {
                 Ok(_) => tracing::info!("realm {id} started again"),
                 Err(e) => tracing::warn!("realm {id} could not be started again: {e:#}"),
@@ -622,28 +653,35 @@ pub fn serve(warden: Arc<Warden>, socket: &Path, stop: Arc<AtomicBool>) -> Resul
         match listener.accept() {
             Ok((mut stream, _)) => {
                 let w = warden.clone();
-                std::thread::spawn(move || {
-                    if stream.set_nonblocking(false).is_err() {
-                        return;
-                    }
-                    loop {
-                        let resp = match read_frame::<Request>(&mut stream) {
-                            Ok(Some(req)) => w.handle(req),
-                            Ok(None) => return,
-                            Err(e) if e.kind() == ErrorKind::InvalidData => {
-                                let _ = write_frame(
-                                    &mut stream,
-                                    &Response::err(format!("bad request: {e}")),
-                                );
-                                return;
-                            }
-                            Err(_) => return,
-                        };
-                        if write_frame(&mut stream, &resp).is_err() {
+                let spawned = std::thread::Builder::new()
+                    .name("warden-client".into())
+                    .spawn(move || {
+                        if stream.set_nonblocking(false).is_err() {
                             return;
                         }
-                    }
-                });
+                        loop {
+                            let resp = match read_frame::<Request>(&mut stream) {
+                                Ok(Some(req)) => w.handle(req),
+                                Ok(None) => return,
+                                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                                    let _ = write_frame(
+                                        &mut stream,
+                                        &Response::err(format!("bad request: {e}")),
+                                    );
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                            if write_frame(&mut stream, &resp).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                if let Err(e) = spawned {
+                    // Out of threads: this client is dropped, the daemon
+                    // and its realms go on.
+                    tracing::warn!("cannot serve a client: {e}");
+                }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(50))

@@ -154,13 +154,15 @@ enum Cmd {
     },
 }
 
-fn default_socket(state: Option<&Path>) -> PathBuf {
-    if let Some(s) = state {
-        return s.join("warden.sock");
-    }
+/// The socket the daemon and the CLI meet at when `--socket` is not given:
+/// the user's runtime directory, or `/run` (root's). Never a shared
+/// directory such as `/tmp`, where another user could answer as the
+/// warden.
+fn default_socket() -> PathBuf {
     std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .unwrap_or_else(|| PathBuf::from("/run"))
         .join("atoll-warden.sock")
 }
 
@@ -215,10 +217,7 @@ fn run(cli: Cli) -> Result<()> {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, stop.clone())?;
         }
-        let socket = cli
-            .socket
-            .clone()
-            .unwrap_or_else(|| default_socket(Some(state)));
+        let socket = cli.socket.clone().unwrap_or_else(default_socket);
         tracing::info!(
             "atoll-warden {} on {}",
             env!("CARGO_PKG_VERSION"),
@@ -226,7 +225,7 @@ fn run(cli: Cli) -> Result<()> {
         );
         return serve(warden, &socket, stop);
     }
-    let socket = cli.socket.clone().unwrap_or_else(|| default_socket(None));
+    let socket = cli.socket.clone().unwrap_or_else(default_socket);
     let req = match &cli.cmd {
         Cmd::Daemon { .. } => unreachable!("handled above"),
         Cmd::CreateRealm {

@@ -278,7 +278,12 @@ fn bad_requests_change_nothing() {
             meta.to_str().unwrap(),
         ],
     );
-    for (name, registry) in [("../evil", "127.0.0.1:5000"), ("ok", "no-port")] {
+    let long_version = "v".repeat(129);
+    for (name, registry, version) in [
+        ("../evil", "127.0.0.1:5000", "1"),
+        ("ok", "no-port", "1"),
+        ("ok", "127.0.0.1:5000", long_version.as_str()),
+    ] {
         let out = d.cli(
             &t,
             &[
@@ -288,7 +293,7 @@ fn bad_requests_change_nothing() {
                 "--name",
                 name,
                 "--version",
-                "1",
+                version,
                 "--registry",
                 registry,
             ],
