@@ -124,8 +124,121 @@ fn io_err(context: &str) -> impl FnOnce(io::Error) -> SealError + '_ {
     }
 }
 
-/// Bytes the writing thread writes between `fdatasync`s.
-const SYNC_EVERY: usize = 2 << 20;
+/// Bytes the writing thread writes between `fdatasync`s, when it writes
+/// through the page cache.
+const SYNC_EVERY: usize = 1 << 20;
+
+/// Bytes the writing thread hands to the file at once (4 MiB measured
+/// best of 256 KiB, 1 MiB and 4 MiB).
+const STAGE: usize = 4 << 20;
+
+/// What `O_DIRECT` asks of buffer addresses, file offsets and lengths
+/// (enough for 512- and 4096-byte sectors).
+const DIRECT_ALIGN: usize = 4096;
+
+/// The writing thread's side: collects the partition's bytes in an aligned
+/// buffer of [`STAGE`] bytes and writes it with `O_DIRECT` where the file system allows
+/// it, straight from the buffer to the device. Through the page cache, the
+/// copy into it and its writeback competed with encryption for the two
+/// cores and held the store near 0.6x raw AES-GCM. Where `O_DIRECT` is not
+/// available (some file systems refuse it) the same buffers go
+/// through the page cache with an `fdatasync` every [`SYNC_EVERY`] bytes.
+struct DiskWriter {
+    /// The temporary file as created (buffered); returned for `commit`.
+    file: File,
+    /// The same file opened with `O_DIRECT`, when possible.
+    direct: Option<File>,
+    buf: Vec<u8>,
+    /// Offset in `buf` of the first aligned byte.
+    start: usize,
+    /// Bytes staged.
+    len: usize,
+    /// Bytes written to the file so far.
+    written: u64,
+    unsynced: usize,
+}
+
+impl DiskWriter {
+    fn new(file: File, path: &Path, allow_direct: bool) -> Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = allow_direct
+            .then(|| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(path)
+                    .ok()
+            })
+            .flatten();
+        let buf = vec![0u8; STAGE + DIRECT_ALIGN];
+        let start = (DIRECT_ALIGN - buf.as_ptr() as usize % DIRECT_ALIGN) % DIRECT_ALIGN;
+        Self {
+            file,
+            direct,
+            buf,
+            start,
+            len: 0,
+            written: 0,
+            unsynced: 0,
+        }
+    }
+
+    fn push(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = (STAGE - self.len).min(data.len());
+            let at = self.start + self.len;
+            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.len += n;
+            data = &data[n..];
+            if self.len == STAGE {
+                self.write_stage(STAGE)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the first `n` staged bytes (`n` a multiple of the alignment
+    /// when writing directly) at the current end.
+    fn write_stage(&mut self, n: usize) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let bytes = &self.buf[self.start..self.start + n];
+        match &self.direct {
+            Some(direct) => direct.write_all_at(bytes, self.written)?,
+            None => {
+                self.file.write_all_at(bytes, self.written)?;
+                self.unsynced += n;
+                if self.unsynced >= SYNC_EVERY {
+                    // Flush as we go, overlapping with the encryption, so
+                    // that commit's fsync has little left.
+                    self.file.sync_data()?;
+                    self.unsynced = 0;
+                }
+            }
+        }
+        self.written += n as u64;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Writes what is staged and returns the file, cut to the bytes pushed.
+    fn finish(mut self) -> io::Result<File> {
+        let tail = self.len;
+        if tail > 0 {
+            if self.direct.is_some() {
+                // A whole last block, zero padded, then cut to size.
+                let padded = tail.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+                let at = self.start + tail;
+                self.buf[at..self.start + padded].fill(0);
+                self.write_stage(padded)?;
+                self.written -= (padded - tail) as u64;
+                self.file.set_len(self.written)?;
+            } else {
+                self.write_stage(tail)?;
+            }
+        }
+        Ok(self.file)
+    }
+}
 
 /// Buffers in flight between the encrypting and the writing thread.
 const IN_FLIGHT: usize = 32;
@@ -151,6 +264,26 @@ pub struct SealedWriter {
 impl SealedWriter {
     /// Starts a partition labelled `label` that will replace `path`.
     pub fn create(path: &Path, key: &PartitionKey, label: &str) -> Result<Self, SealError> {
+        Self::create_with(path, key, label, true)
+    }
+
+    /// [`SealedWriter::create`], always writing through the page cache
+    /// (the path taken where `O_DIRECT` is refused).
+    #[cfg(test)]
+    pub(crate) fn create_buffered(
+        path: &Path,
+        key: &PartitionKey,
+        label: &str,
+    ) -> Result<Self, SealError> {
+        Self::create_with(path, key, label, false)
+    }
+
+    fn create_with(
+        path: &Path,
+        key: &PartitionKey,
+        label: &str,
+        allow_direct: bool,
+    ) -> Result<Self, SealError> {
         if label.is_empty() || label.len() > MAX_LABEL {
             return Err(SealError::BadHeader(format!(
                 "label {label:?}: 1 to {MAX_LABEL} bytes"
@@ -171,9 +304,8 @@ impl SealedWriter {
             .prefix(".sealed-")
             .tempfile_in(dir)
             .map_err(io_err("creating the partition"))?;
-        let (mut file, tmp) = tmp.into_parts();
-        file.write_all(&header)
-            .map_err(io_err("writing the header"))?;
+        let (file, tmp) = tmp.into_parts();
+        let mut disk_writer = DiskWriter::new(file, &tmp, allow_direct);
         let (to_disk, from_cipher) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
         let (give_back, free) = std::sync::mpsc::channel::<Vec<u8>>();
         for _ in 0..IN_FLIGHT {
@@ -182,21 +314,14 @@ impl SealedWriter {
         let disk = std::thread::Builder::new()
             .name("sealed-writer".into())
             .spawn(move || -> io::Result<File> {
-                let mut unsynced = 0usize;
+                disk_writer.push(&header)?;
                 for mut chunk in from_cipher {
-                    file.write_all(&chunk)?;
-                    // Flush to the device as we go, overlapping with the
-                    // encryption, so that commit's fsync has little left.
-                    unsynced += chunk.len();
-                    if unsynced >= SYNC_EVERY {
-                        file.sync_data()?;
-                        unsynced = 0;
-                    }
+                    disk_writer.push(&chunk)?;
                     chunk.clear();
                     // The encrypting side may be gone already.
                     let _ = give_back.send(chunk);
                 }
-                Ok(file)
+                disk_writer.finish()
             })
             .map_err(io_err("starting the writer thread"))?;
         let buf = free.recv().unwrap_or_default();
