@@ -158,6 +158,7 @@ mod tests {
     use super::*;
     use atoll_signing::cert::{create_root, issue_vendor, to_pem, ValidityPeriod};
     use std::time::Duration;
+    use x509_cert::der::Encode;
 
     const DAY: Duration = Duration::from_secs(86_400);
 
@@ -201,8 +202,6 @@ mod tests {
         };
         (bundle, disk, spki)
     }
-
-    use x509_cert::der::Encode;
 
     #[test]
     fn an_expired_vendor_certificate_still_names_the_installed_vendor() {

@@ -137,12 +137,13 @@ const STAGE: usize = 4 << 20;
 const DIRECT_ALIGN: usize = 4096;
 
 /// The writing thread's side: collects the partition's bytes in an aligned
-/// buffer of [`STAGE`] bytes and writes it with `O_DIRECT` where the file system allows
-/// it, straight from the buffer to the device. Through the page cache, the
-/// copy into it and its writeback competed with encryption for the two
-/// cores and held the store near 0.6x raw AES-GCM. Where `O_DIRECT` is not
-/// available (some file systems refuse it) the same buffers go
-/// through the page cache with an `fdatasync` every [`SYNC_EVERY`] bytes.
+/// buffer of [`STAGE`] bytes and writes it with `O_DIRECT` where the file
+/// system allows it, straight from the buffer to the device. Through the
+/// page cache, the copy into it and its writeback competed with encryption
+/// for the two cores and held the store near 0.6x raw AES-GCM. Where
+/// `O_DIRECT` is refused, at open or at the first write, the same buffers
+/// go through the page cache with an `fdatasync` every [`SYNC_EVERY`]
+/// bytes.
 struct DiskWriter {
     /// The temporary file as created (buffered); returned for `commit`.
     file: File,
@@ -202,17 +203,27 @@ impl DiskWriter {
     fn write_stage(&mut self, n: usize) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let bytes = &self.buf[self.start..self.start + n];
-        match &self.direct {
-            Some(direct) => direct.write_all_at(bytes, self.written)?,
-            None => {
-                self.file.write_all_at(bytes, self.written)?;
-                self.unsynced += n;
-                if self.unsynced >= SYNC_EVERY {
-                    // Flush as we go, overlapping with the encryption, so
-                    // that commit's fsync has little left.
-                    self.file.sync_data()?;
-                    self.unsynced = 0;
+        let written_directly = match &self.direct {
+            Some(direct) => match direct.write_all_at(bytes, self.written) {
+                Ok(()) => true,
+                // Opened, but the alignment does not suit the device: the
+                // same bytes again, through the page cache, from now on.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.direct = None;
+                    false
                 }
+                Err(e) => return Err(e),
+            },
+            None => false,
+        };
+        if !written_directly {
+            self.file.write_all_at(bytes, self.written)?;
+            self.unsynced += n;
+            if self.unsynced >= SYNC_EVERY {
+                // Flush as we go, overlapping with the encryption, so that
+                // commit's fsync has little left.
+                self.file.sync_data()?;
+                self.unsynced = 0;
             }
         }
         self.written += n as u64;
