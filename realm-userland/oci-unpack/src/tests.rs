@@ -285,6 +285,23 @@ fn decompression_bomb_stops_at_the_cap() {
     assert!(matches!(err, UnpackError::FileTooLarge(..)), "{err}");
 }
 
+/// Writes each tar (gzipped or not) as a layer file in `dir`, with its
+/// diff_id.
+fn layer_files(dir: &Path, tars: &[Vec<u8>], gzipped: bool) -> Vec<Layer> {
+    tars.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let path = dir.join(format!("l{i}"));
+            fs::write(&path, if gzipped { gzip(t) } else { t.clone() }).unwrap();
+            Layer {
+                path,
+                media_type: if gzipped { MEDIA_TAR_GZIP } else { MEDIA_TAR }.into(),
+                diff_id: format!("sha256:{}", hex::encode(Sha256::digest(t))),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn whiteouts_and_opaque_directories() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,17 +318,7 @@ fn whiteouts_and_opaque_directories() {
         .file("var/new", b"5")
         .file("var/.wh..wh..opq", b"")
         .bytes();
-    let mut layers = Vec::new();
-    for (i, t) in [lower, upper].iter().enumerate() {
-        let gz = gzip(t);
-        let p = dir.path().join(format!("l{i}"));
-        fs::write(&p, &gz).unwrap();
-        layers.push(Layer {
-            path: p,
-            media_type: MEDIA_TAR_GZIP.into(),
-            diff_id: format!("sha256:{}", hex::encode(Sha256::digest(t))),
-        });
-    }
+    let layers = layer_files(dir.path(), &[lower, upper], true);
     let dest = dir.path().join("rootfs");
     unpack_image(&layers, &dest, &Limits::default()).unwrap();
     assert_eq!(listing(&dest), ["etc", "etc/keep", "var", "var/new"]);
@@ -333,16 +340,7 @@ fn an_opaque_marker_keeps_what_its_own_layer_made_and_nothing_from_below() {
         .file("etc/kept/new", b"4")
         .file("etc/.wh..wh..opq", b"")
         .bytes();
-    let mut layers = Vec::new();
-    for (i, t) in [lower, upper].iter().enumerate() {
-        let p = dir.path().join(format!("l{i}"));
-        fs::write(&p, t).unwrap();
-        layers.push(Layer {
-            path: p,
-            media_type: MEDIA_TAR.into(),
-            diff_id: format!("sha256:{}", hex::encode(Sha256::digest(t))),
-        });
-    }
+    let layers = layer_files(dir.path(), &[lower, upper], false);
     let dest = dir.path().join("rootfs");
     unpack_image(&layers, &dest, &Limits::default()).unwrap();
     assert_eq!(
