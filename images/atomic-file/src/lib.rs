@@ -54,13 +54,17 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
             Err(e) => return Err(e),
         }
-        let parent = match d.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        sync_dir(parent)?;
+        sync_dir(parent_dir(d))?;
     }
     Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }
 
 fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -70,10 +74,7 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             format!("{}: not a file name", path.display()),
         )
     })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let mut builder = tempfile::Builder::new();
     let prefix = format!(".{}.", name.to_string_lossy());
     builder.prefix(&prefix).suffix(".tmp");

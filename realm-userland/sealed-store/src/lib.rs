@@ -202,13 +202,19 @@ pub fn seal_dir(
     limits: &atoll_oci_unpack::Limits,
 ) -> Result<(), SealError> {
     let mut writer = SealedWriter::create(path, key, label)?;
-    atoll_oci_unpack::pack_dir(src, &mut writer, limits).map_err(|e| match e {
+    atoll_oci_unpack::pack_dir(src, &mut writer, limits).map_err(from_unpack)?;
+    writer.commit()
+}
+
+/// An I/O failure as the store reports its own; anything else as the
+/// unpacker's error.
+fn from_unpack(e: atoll_oci_unpack::UnpackError) -> SealError {
+    match e {
         atoll_oci_unpack::UnpackError::Io { context, source } => {
             SealError::from_io(source, &context)
         }
         other => SealError::Unpack(other),
-    })?;
-    writer.commit()
+    }
 }
 
 /// Unseals the partition file `path` into the new directory `dest`, with
@@ -235,13 +241,7 @@ pub fn unseal_dir(
             .filter(|_| result.is_ok());
         return Err(e);
     }
-    match result {
-        Ok(_) => Ok(()),
-        Err(atoll_oci_unpack::UnpackError::Io { context, source }) => {
-            Err(SealError::from_io(source, &context))
-        }
-        Err(e) => Err(SealError::Unpack(e)),
-    }
+    result.map(|_| ()).map_err(from_unpack)
 }
 
 #[cfg(test)]

@@ -300,10 +300,7 @@ impl SealedWriter {
                 "label {label:?}: 1 to {MAX_LABEL} bytes"
             )));
         }
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = atoll_atomic_file::parent_dir(path);
         let mut random = [0u8; 23];
         getrandom::getrandom(&mut random)
             .map_err(|e| io_err("random salt")(io::Error::other(e.to_string())))?;
@@ -403,13 +400,7 @@ impl SealedWriter {
             .ok_or_else(|| io_err("replacing the partition")(io::Error::other("no temp file")))?;
         tmp.persist(&self.dest)
             .map_err(|e| io_err("replacing the partition")(e.error))?;
-        let dir = self
-            .dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
+        atoll_atomic_file::sync_dir(atoll_atomic_file::parent_dir(&self.dest))
             .map_err(io_err("syncing the directory"))?;
         Ok(())
     }
